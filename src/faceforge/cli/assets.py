@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from faceforge.assets import ICT_NAME, install_ict_facekit, ict_status
+from faceforge.assets import ICT_NAME, ict_status, install_ict_facekit
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,5 +14,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     m = load_model()
-    print(f"{m.name}: {m.num_vertices} vertices, {m.num_identity} identity and {m.num_expression} expression components")
+    print(f"{m.name}: {m.num_vertices} vertices, {m.num_identity} identity, {m.num_expression} expression components")
     return 0

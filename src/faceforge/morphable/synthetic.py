@@ -66,7 +66,6 @@ def make_synthetic_model(
     unit, faces, _ = _uv_sphere(rings, segments)
     radii = np.array([8.0, 10.0, 9.0])
     template = unit * radii
-    v = template.shape[0]
 
     # Identity: smooth fields = radial displacement by low-order polynomials of the unit direction.
     feats = np.stack([unit[:, 0], unit[:, 1], unit[:, 2], unit[:, 0] * unit[:, 1], unit[:, 1] * unit[:, 2],
@@ -83,10 +82,11 @@ def make_synthetic_model(
     pts += [(-1.2 + 2.4 * k / 16, -0.15 - 0.55 * np.sin(np.pi * k / 16)) for k in range(17)]  # jaw 0-16
     pts += [(-0.75 + 0.6 * k / 4, 0.45) for k in range(5)] + [(0.15 + 0.6 * k / 4, 0.45) for k in range(5)]  # brows
     pts += [(0.0, 0.3 - 0.3 * k / 3) for k in range(4)] + [(-0.2 + 0.1 * k, -0.08) for k in range(5)]  # nose
-    for cx in (-0.45, 0.45):  # eyes 36-47
-        pts += [(cx + 0.2 * np.cos(np.pi - a), 0.25 + 0.06 * np.sin(np.pi - a)) for a in np.linspace(0, 2 * np.pi, 7)[:6]]
-    pts += [(0.5 * np.cos(np.pi - a) * 0.8, -0.35 + 0.12 * np.sin(np.pi - a)) for a in np.linspace(0, 2 * np.pi, 13)[:12]]
-    pts += [(0.3 * np.cos(np.pi - a), -0.35 + 0.04 * np.sin(np.pi - a)) for a in np.linspace(0, 2 * np.pi, 9)[:8]]
+    def ring(cx: float, cy: float, rx: float, ry: float, n: int) -> list[tuple[float, float]]:
+        return [(cx + rx * np.cos(np.pi - a), cy + ry * np.sin(np.pi - a)) for a in np.linspace(0, 2 * np.pi, n + 1)[:n]]
+
+    pts += ring(-0.45, 0.25, 0.2, 0.06, 6) + ring(0.45, 0.25, 0.2, 0.06, 6)  # eyes 36-47
+    pts += ring(0.0, -0.35, 0.4, 0.12, 12) + ring(0.0, -0.35, 0.3, 0.04, 8)  # mouth 48-67
     landmarks = np.array([nearest(a, e) for a, e in pts], dtype=np.int64)
 
     # Expressions: Gaussian bumps around landmark groups, moving along fixed directions.
