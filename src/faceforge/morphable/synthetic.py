@@ -82,8 +82,10 @@ def make_synthetic_model(
     pts += [(-1.2 + 2.4 * k / 16, -0.15 - 0.55 * np.sin(np.pi * k / 16)) for k in range(17)]  # jaw 0-16
     pts += [(-0.75 + 0.6 * k / 4, 0.45) for k in range(5)] + [(0.15 + 0.6 * k / 4, 0.45) for k in range(5)]  # brows
     pts += [(0.0, 0.3 - 0.3 * k / 3) for k in range(4)] + [(-0.2 + 0.1 * k, -0.08) for k in range(5)]  # nose
+
     def ring(cx: float, cy: float, rx: float, ry: float, n: int) -> list[tuple[float, float]]:
-        return [(cx + rx * np.cos(np.pi - a), cy + ry * np.sin(np.pi - a)) for a in np.linspace(0, 2 * np.pi, n + 1)[:n]]
+        angles = np.linspace(0, 2 * np.pi, n + 1)[:n]
+        return [(cx + rx * np.cos(np.pi - a), cy + ry * np.sin(np.pi - a)) for a in angles]
 
     pts += ring(-0.45, 0.25, 0.2, 0.06, 6) + ring(0.45, 0.25, 0.2, 0.06, 6)  # eyes 36-47
     pts += ring(0.0, -0.35, 0.4, 0.12, 12) + ring(0.0, -0.35, 0.3, 0.04, 8)  # mouth 48-67
