@@ -1,0 +1,1 @@
+"""Dataset readers (300-W .pts, ...) and synthetic data."""
