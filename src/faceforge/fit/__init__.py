@@ -1,0 +1,1 @@
+"""Fitting the morphable model to observations (landmarks, images)."""
