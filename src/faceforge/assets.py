@@ -239,21 +239,27 @@ def _load_ict_cached() -> MorphableModel:
     return model_from_arrays(arrays)
 
 
-def load_model(name: str = ICT_NAME, path: Path | None = None) -> MorphableModel:
+def load_model(
+    name: str = ICT_NAME, path: Path | None = None, landmark_embedding: Path | None = None
+) -> MorphableModel:
     """Load a morphable model.
 
     Args:
         name: ``"ict-facekit"`` (from the asset cache) or ``"flame"`` (a user-supplied FLAME ``.pkl`` at ``path``).
         path: model file for ``"flame"``.
+        landmark_embedding: optional FLAME landmark embedding (e.g. DECA's ``landmark_embedding.npy``) giving the
+            68 iBUG landmarks; without it a FLAME model has none.
     Returns:
         the MorphableModel (ICT-FaceKit is loaded once per process and shared).
     """
     if name == ICT_NAME:
+        if landmark_embedding is not None:
+            raise UsageError("landmark_embedding is only for flame; ICT-FaceKit has its own landmarks")
         return _load_ict_cached()
     if name == "flame":
         if path is None:
             raise UsageError("loading FLAME needs the path of your licensed FLAME .pkl file")
         from faceforge.morphable.flame import load_flame
 
-        return load_flame(Path(path))
+        return load_flame(Path(path), None if landmark_embedding is None else Path(landmark_embedding))
     raise UsageError(f"unknown model {name!r}; choose ict-facekit or flame")

@@ -53,10 +53,11 @@ def _skin(skeleton: Skeleton, shaped: torch.Tensor, joint_rotations: torch.Tenso
     num_j = len(skeleton.joint_names)
     eye = torch.eye(3, dtype=shaped.dtype)
     rots = torch.cat([eye.expand(b, 1, 3, 3), axis_angle_to_matrix(joint_rotations)], dim=1)  # (B, J, 3, 3)
+    # Rest joints come from the shaped mesh before the pose correctives (FLAME/SMPL: J = J_regressor @ v_shaped).
+    joints = torch.einsum("jv,bvc->bjc", skeleton.joint_regressor, shaped)  # (B, J, 3)
     # FLAME pose correctives: features (R_j - I) of the non-root joints, flattened row-major.
     feats = (rots[:, 1:] - eye).reshape(b, -1)
     shaped = shaped + (feats @ skeleton.pose_basis.reshape(skeleton.pose_basis.shape[0], -1)).reshape(shaped.shape)
-    joints = torch.einsum("jv,bvc->bjc", skeleton.joint_regressor, shaped)  # (B, J, 3)
     # Forward kinematics: world transform of each joint as (R, t).
     glob_r = [rots[:, 0]]
     glob_t = [joints[:, 0]]
@@ -114,9 +115,18 @@ def evaluate(model: MorphableModel, params: FaceParams) -> Mesh:
 
 
 def evaluate_landmarks(model: MorphableModel, params: FaceParams) -> torch.Tensor:
-    """The 68 iBUG landmarks of the evaluated model (fixed vertices, frontal jaw contour).
+    """The 68 iBUG landmarks of the evaluated model (fixed vertices or surface points, frontal jaw contour).
+
+    Models with ``landmark_faces`` (FLAME with a landmark embedding) interpolate their triangles barycentrically;
+    the others take the ``landmark_indices`` vertices.
 
     Returns:
         (B, 68, 3) float32 world-frame positions, model units.
     """
-    return evaluate(model, params).vertices[:, model.landmark_indices]
+    if model.landmark_indices.numel() == 0:
+        raise UsageError(f"{model.name} defines no landmarks (FLAME needs a landmark embedding file to have them)")
+    verts = evaluate(model, params).vertices
+    if model.landmark_faces is None or model.landmark_barycentric is None:
+        return verts[:, model.landmark_indices]
+    corners = verts[:, model.faces[model.landmark_faces]]  # (B, L, 3 corners, 3)
+    return (corners * model.landmark_barycentric[None, :, :, None]).sum(2)

@@ -69,7 +69,9 @@ class MorphableModel:
         faces: (F, 3) int64 triangles, counter-clockwise seen from outside.
         uv: (T, 2) float32 UV coordinates (origin bottom-left) or None.
         uv_faces: (F, 3) int64 or None.
-        landmark_indices: (68,) int64 vertex per iBUG-68 landmark (fixed scheme, frontal contour).
+        landmark_indices: (68,) int64 vertex per iBUG-68 landmark (fixed scheme, frontal contour). When the model
+            defines its landmarks as surface points (``landmark_faces``), the template vertex nearest to each. (0,)
+            when the model file defines no landmarks (FLAME loaded without a landmark embedding).
         contour_candidates: (C,) int64 vertices the jaw contour landmarks (iBUG 0-16) may slide to on turned faces.
         regions: region name -> (n,) int64 sorted vertex indices.
         face_groups: (F,) int64 material/group index per triangle.
@@ -78,6 +80,9 @@ class MorphableModel:
         skeleton: skinning data or None.
         expression_bounds: (lower, upper) bounds per expression weight, None if unbounded (FLAME PCA).
         eyes: gaze rig turning the eyeballs with the eyeLook* weights, or None.
+        landmark_faces: (L,) int64 triangle holding each landmark, or None for vertex landmarks (ICT-FaceKit).
+        landmark_barycentric: (L, 3) float32 weights of that triangle's corners (``faces[landmark_faces]`` order,
+            rows sum to 1), given together with ``landmark_faces``; L = len(landmark_indices).
     """
 
     name: str
@@ -97,6 +102,8 @@ class MorphableModel:
     skeleton: Skeleton | None = None
     expression_bounds: tuple[float, float] | None = (0.0, 1.0)
     eyes: EyeRig | None = None
+    landmark_faces: torch.Tensor | None = None
+    landmark_barycentric: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         v = self.template.shape[0]
@@ -110,6 +117,15 @@ class MorphableModel:
             raise UsageError(
                 f"expression_names: {len(self.expression_names)} names for {self.expression_basis.shape[0]} shapes"
             )
+        if (self.landmark_faces is None) != (self.landmark_barycentric is None):
+            raise UsageError("landmark_faces and landmark_barycentric must be given together")
+        if self.landmark_faces is not None and self.landmark_barycentric is not None:
+            n = self.landmark_indices.shape[0]
+            if self.landmark_faces.shape != (n,) or self.landmark_barycentric.shape != (n, 3):
+                raise UsageError(
+                    f"landmark_faces/landmark_barycentric: expected ({n},) and ({n}, 3), got "
+                    f"{tuple(self.landmark_faces.shape)} and {tuple(self.landmark_barycentric.shape)}"
+                )
 
     @property
     def num_vertices(self) -> int:
