@@ -157,12 +157,22 @@ def test_component_counts_can_be_reduced(flame_file, flame) -> None:
         load_flame(flame_file[0], num_identity=0)
 
 
-def test_inward_faces_are_flipped_to_counter_clockwise(tmp_path, flame) -> None:
+def test_inward_faces_are_flipped_to_counter_clockwise_with_their_landmarks(tmp_path, flame_file, flame) -> None:
     arrays = make_flame_arrays()
+    emb = make_embedding(arrays)
+    _save_deca_npy(tmp_path / "e.npy", emb)
     arrays["f"] = arrays["f"][:, ::-1].copy()
     write_flame_pickle(tmp_path / "m.pkl", arrays)
-    m = load_flame(tmp_path / "m.pkl")
+    m = load_flame(tmp_path / "m.pkl", landmark_embedding=tmp_path / "e.npy")
     assert torch.equal(m.faces, flame.faces)  # the clockwise file comes back counter-clockwise
+    # the embedding was made for the clockwise file: its landmarks must still be the same surface points
+    ref = load_flame(flame_file[0], landmark_embedding=tmp_path / "e.npy")
+    zero = FaceParams.zeros(1, m.num_identity, m.num_expression, m.num_joints)
+    tri = arrays["v_template"][arrays["f"][emb["full_lmk_faces_idx"][0]].astype(np.int64)]
+    want = (tri * emb["full_lmk_bary_coords"][0][..., None]).sum(1)
+    np.testing.assert_allclose(evaluate_landmarks(m, zero)[0].numpy(), want, rtol=0, atol=1e-6)
+    # without reversing the weights with the corners the points would move (the test can fail)
+    assert not np.allclose(evaluate_landmarks(ref, zero)[0].numpy(), want, atol=1e-4)
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------------
@@ -258,6 +268,15 @@ def test_joint_positions_ignore_pose_correctives(flame_file, flame) -> None:
     jaw = arrays["J_regressor"].toarray()[JAW] @ arrays["v_template"]
     want = r @ (arrays["v_template"][i] + arrays["posedirs"][i].dot(feat) - jaw) + jaw
     np.testing.assert_allclose(got.double().numpy(), want, rtol=0, atol=1e-6)
+
+
+def test_flame_evaluation_is_differentiable_in_every_parameter(flame) -> None:
+    p = _params(flame, 2, seed=7)
+    leaves = [t.clone().requires_grad_() for t in (p.identity, p.expression, p.rotation, p.joint_rotations)]
+    q = FaceParams(leaves[0], leaves[1], leaves[2], p.translation, leaves[3])
+    evaluate(flame, q).vertices.square().sum().backward()
+    for t in leaves:
+        assert t.grad is not None and torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
 
 
 # ---- safety and bad input -------------------------------------------------------------------------------------

@@ -455,21 +455,18 @@ def parents_from_kintree(kintree: np.ndarray, path: Path = Path("<kintree_table>
     return parents
 
 
-def _outward_faces(template: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Faces wound counter-clockwise seen from outside (faceforge's convention); flips all if they point inwards."""
+def _faces_point_inwards(template: np.ndarray, faces: np.ndarray) -> bool:
+    """True if the triangles are wound clockwise seen from outside (area-weighted normals vs. the centroid)."""
     tri = template[faces]
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    outward = float((normals * (tri.mean(1) - template.mean(0))).sum())
-    if outward < 0:
-        log.warning("FLAME faces are wound clockwise seen from outside; flipping them to counter-clockwise")
-        return faces[:, ::-1].copy()
-    return faces
+    return float((normals * (tri.mean(1) - template.mean(0))).sum()) < 0
 
 
 def _nearest_vertices(template: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(n,) int64 index of the template vertex nearest to each of the (n, 3) points."""
-    d2 = ((points[:, None, :] - template[None, :, :]) ** 2).sum(-1)
-    return d2.argmin(1).astype(np.int64)
+    from scipy.spatial import cKDTree
+
+    return np.asarray(cKDTree(template).query(points)[1], dtype=np.int64)
 
 
 def _surface_points(template: np.ndarray, faces: np.ndarray, tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
@@ -533,13 +530,14 @@ def flame_arrays_to_model(
         if key in arrays and str(arrays[key]) not in ("lbs", "lrotmin"):
             log.warning("%s: %s is %r; faceforge evaluates FLAME as lbs + lrotmin", path, key, arrays[key])
 
-    faces = _outward_faces(template, faces)
     if embedding is None:
         landmarks = np.zeros(0, dtype=np.int64)
         lmk_faces = lmk_bary = contour = None
     else:
-        if embedding.faces.max() >= faces.shape[0]:
-            raise InputError(f"{path}: the landmark embedding indexes triangles beyond the model's {faces.shape[0]}")
+        for f in (embedding.faces, embedding.contour_faces):
+            if f is not None and f.max() >= faces.shape[0]:
+                raise InputError(f"{path}: the landmark embedding indexes triangle {int(f.max())}, beyond the "
+                                 f"model's {faces.shape[0]}")
         lmk_faces, lmk_bary = embedding.faces, embedding.barycentric
         landmarks = _nearest_vertices(template, _surface_points(template, faces, lmk_faces, lmk_bary))
         if embedding.contour_faces is not None and embedding.contour_barycentric is not None:
@@ -547,6 +545,12 @@ def flame_arrays_to_model(
             contour = np.unique(_nearest_vertices(template, pts.reshape(-1, 3)))
         else:
             contour = landmarks[:NUM_CONTOUR].copy()
+    if _faces_point_inwards(template, faces):
+        # faceforge winds triangles counter-clockwise seen from outside; reversing the corners reverses the
+        # barycentric weights with them, so the landmarks stay the same surface points.
+        log.warning("%s: triangles are wound clockwise seen from outside; reversing them", path)
+        faces = faces[:, ::-1].copy()
+        lmk_bary = None if lmk_bary is None else lmk_bary[:, ::-1].copy()
 
     # shapedirs (V, 3, K) -> (K, V, 3); posedirs (V, 3, P) -> (P, V, 3): pose_basis[p, v, c] = posedirs[v, c, p],
     # the same numbers FLAME multiplies with (R_j - I) flattened row-major (its reshape(V*3, P).T).
