@@ -20,14 +20,10 @@ key                shape              meaning
 
 Joints: global (root), neck, jaw, left eye, right eye.
 
-Reading the pickle never needs chumpy and never runs code from the file: ``read_flame_pickle`` uses an
-unpickler whose ``find_class`` resolves only an allow-list (numpy array/dtype/scalar reconstruction, scipy.sparse
-csc/csr/coo matrices, the chumpy ``Ch`` array class, ``set``/``frozenset``/``OrderedDict`` and the
-``copyreg``/``_codecs`` helpers that Python 2/3 pickles of those need, and torch tensor storage loaded with
-``torch.load(weights_only=True)``). chumpy arrays and scipy matrices are rebuilt by small stand-ins from their
-pickled state (chumpy's ``Ch.__getstate__`` is its ``__dict__``; the array lives under ``"x"``), never by importing
-chumpy or instantiating scipy classes from the pickle. Anything else (``os.system``, ``builtins.eval``, any other
-class) is refused with an ``InputError`` before it is called.
+Reading the pickle never needs chumpy and never runs code from the file: ``read_flame_pickle`` unpickles with an
+allow-list (``faceforge.morphable.safe_pickle``: numpy arrays, scipy.sparse matrices, chumpy ``Ch`` arrays rebuilt
+from their pickled state by stand-ins). Anything else (``os.system``, ``builtins.eval``, any other class) is refused
+with an ``InputError`` before it is called.
 
 Mapping into ``MorphableModel`` (name ``"flame"``, units ``"m"``, see ``load_flame``): identity = the first 300
 ``shapedirs`` columns, expression = the rest (unbounded PCA weights, names ``exp000``...), pose correctives
@@ -44,11 +40,8 @@ barycentric points on the surface (``MorphableModel.landmark_faces``/``landmark_
 
 from __future__ import annotations
 
-import collections
 import io
 import logging
-import pickle
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,13 +53,7 @@ import torch
 from faceforge.errors import InputError, UsageError
 from faceforge.morphable.evaluate import shape_vertices
 from faceforge.morphable.model import MorphableModel, Skeleton, as_tensor
-
-try:  # NumPy >= 2 moved the pickle helpers to numpy._core; pickles name either module.
-    from numpy._core import multiarray as _np_multiarray
-    from numpy._core import numeric as _np_numeric
-except ImportError:  # pragma: no cover - NumPy 1.x
-    from numpy.core import multiarray as _np_multiarray  # type: ignore[no-redef]
-    from numpy.core import numeric as _np_numeric  # type: ignore[no-redef]
+from faceforge.morphable.safe_pickle import read_file_bytes, unpickle_arrays
 
 log = logging.getLogger(__name__)
 
@@ -76,192 +63,6 @@ FLAME_JOINT_NAMES = ("global", "neck", "jaw", "eye_left", "eye_right")
 REQUIRED_KEYS = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights")
 NUM_CONTOUR = 17  # iBUG 0-16, the jaw contour (dynamic in RingNet/DECA)
 NUM_STATIC = 51  # iBUG 17-67
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Restricted unpickling
-
-
-class _Refused(pickle.UnpicklingError):
-    """The pickle names a global outside the allow-list."""
-
-    def __init__(self, module: str, name: str) -> None:
-        super().__init__(f"{module}.{name}")
-        self.module = module
-        self.name = name
-
-
-class _ChumpyArray:
-    """Stand-in for ``chumpy.ch.Ch``: keeps the ndarray chumpy pickles under ``state["x"]``."""
-
-    array: np.ndarray | None = None
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict) or "x" not in state:
-            raise pickle.UnpicklingError("a chumpy object without array data ('x'); only plain chumpy arrays load")
-        x = state["x"]
-        self.array = x.array if isinstance(x, _ChumpyArray) else np.asarray(x)
-
-
-class _SparseMatrix:
-    """Stand-in for a pickled scipy.sparse csc/csr/coo matrix: keeps its state and densifies it."""
-
-    fmt = ""
-    state: dict | None = None
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):  # (None, slots) form
-            state = state[1]
-        if not isinstance(state, dict):
-            raise pickle.UnpicklingError(f"unexpected state for a sparse {self.fmt} matrix")
-        self.state = state
-
-    def to_dense(self) -> np.ndarray:
-        import scipy.sparse as sp
-
-        s = self.state or {}
-        shape = s.get("_shape", s.get("shape"))
-        if shape is None:
-            raise ValueError(f"sparse {self.fmt} matrix without a shape")
-        shape = tuple(int(n) for n in shape)
-        if self.fmt == "coo":
-            if "coords" in s:
-                row, col = s["coords"]
-            else:
-                row, col = s["row"], s["col"]
-            m = sp.coo_matrix((np.asarray(s["data"]), (np.asarray(row), np.asarray(col))), shape=shape)
-        else:
-            cls = sp.csc_matrix if self.fmt == "csc" else sp.csr_matrix
-            m = cls((np.asarray(s["data"]), np.asarray(s["indices"]), np.asarray(s["indptr"])), shape=shape)
-        return np.asarray(m.toarray())
-
-
-class _CscMatrix(_SparseMatrix):
-    fmt = "csc"
-
-
-class _CsrMatrix(_SparseMatrix):
-    fmt = "csr"
-
-
-class _CooMatrix(_SparseMatrix):
-    fmt = "coo"
-
-
-_STAND_INS = (_ChumpyArray, _CscMatrix, _CsrMatrix, _CooMatrix)
-
-
-def _reconstructor(cls: type, base: type, state: Any) -> Any:
-    """``copyreg._reconstructor`` (protocol 0/1 pickles of objects), limited to the stand-ins."""
-    if cls not in _STAND_INS or base is not object or state is not None:
-        raise pickle.UnpicklingError("copyreg._reconstructor used for something other than a chumpy/scipy array")
-    return cls.__new__(cls)
-
-
-def _codecs_encode(text: Any, encoding: str = "utf-8") -> bytes:
-    """``_codecs.encode``: how Python 3 pickles bytes at protocol < 3 (always with latin1)."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("unexpected _codecs.encode call")
-    return text.encode("latin1")
-
-
-def _torch_storage(data: Any) -> Any:
-    """``torch.storage._load_from_bytes`` done safely: the bytes are a ``torch.save`` of one storage."""
-    if not isinstance(data, bytes | bytearray):
-        raise pickle.UnpicklingError("torch storage without bytes")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TypedStorage deprecation
-        return torch.load(io.BytesIO(bytes(data)), weights_only=True)
-
-
-def _torch_tensor(storage: Any, offset: int, size: tuple, stride: tuple, *_rest: Any) -> np.ndarray:
-    """``torch._utils._rebuild_tensor_v2`` returning a NumPy copy (DECA stores some embedding tables as tensors)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t = torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, collections.OrderedDict())
-    return t.detach().numpy().copy()
-
-
-_SPARSE_NAMES = {"csc_matrix": _CscMatrix, "csc_array": _CscMatrix, "csr_matrix": _CsrMatrix,
-                 "csr_array": _CsrMatrix, "coo_matrix": _CooMatrix, "coo_array": _CooMatrix}
-_SPARSE_MODULES = {"scipy.sparse"} | {f"scipy.sparse.{p}{f}" for p in ("", "_") for f in ("csc", "csr", "coo")}
-_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("chumpy.ch", "Ch"): _ChumpyArray,
-    ("chumpy", "Ch"): _ChumpyArray,
-    ("_codecs", "encode"): _codecs_encode,
-    ("copy_reg", "_reconstructor"): _reconstructor,
-    ("copyreg", "_reconstructor"): _reconstructor,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch.storage", "_load_from_bytes"): _torch_storage,
-    ("torch._utils", "_rebuild_tensor_v2"): _torch_tensor,
-}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _GLOBALS[(_mod, "_reconstruct")] = _np_multiarray._reconstruct
-    _GLOBALS[(_mod, "scalar")] = _np_multiarray.scalar
-for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
-    _GLOBALS[(_mod, "_frombuffer")] = _np_numeric._frombuffer
-for _mod in ("__builtin__", "builtins"):
-    _GLOBALS[(_mod, "set")] = set
-    _GLOBALS[(_mod, "frozenset")] = frozenset
-    _GLOBALS[(_mod, "object")] = object
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the allow-listed globals (see the module docstring); all else is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _GLOBALS:
-            return _GLOBALS[(module, name)]
-        if module in _SPARSE_MODULES and name in _SPARSE_NAMES:
-            return _SPARSE_NAMES[name]
-        raise _Refused(module, name)
-
-
-def _plain(obj: Any) -> Any:
-    """Replace stand-ins by NumPy arrays, recursively through dicts, lists, tuples and object arrays."""
-    if isinstance(obj, _ChumpyArray):
-        return obj.array
-    if isinstance(obj, _SparseMatrix):
-        return obj.to_dense()
-    if isinstance(obj, dict):
-        return {(k.decode("latin1") if isinstance(k, bytes) else k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_plain(v) for v in obj)
-    if isinstance(obj, np.ndarray) and obj.dtype == object:
-        out = np.empty(obj.shape, dtype=object)
-        for i, v in np.ndenumerate(obj):
-            out[i] = _plain(v)
-        return out
-    return obj
-
-
-def _unpickle(data: bytes | io.BufferedIOBase, path: Path, what: str) -> Any:
-    """Restricted unpickle of ``data`` (bytes or an open binary file) with clear errors naming ``path``."""
-    stream = io.BytesIO(data) if isinstance(data, bytes) else data
-    try:
-        return _plain(_SafeUnpickler(stream, encoding="latin1").load())
-    except _Refused as exc:
-        raise InputError(
-            f"{path}: refusing to load: the pickle references {exc.module}.{exc.name}, which a {what} never "
-            "contains (a pickle can run code; only numpy, scipy.sparse and chumpy arrays are allowed)"
-        ) from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, RuntimeError, OverflowError, MemoryError) as exc:
-        raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {exc})") from None
-
-
-def _read_bytes(path: Path) -> bytes:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_flame_pickle(path: Path) -> dict[str, Any]:
@@ -276,10 +77,10 @@ def read_flame_pickle(path: Path) -> dict[str, Any]:
             allow-list (e.g. ``os.system``), which is refused before it can run.
     """
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_file_bytes(path)
     if not data.startswith(b"\x80") and data[:1] not in (b"(", b"}", b"c"):
         raise InputError(f"{path}: not a pickle file (a FLAME model is a .pkl such as generic_model.pkl)")
-    out = _unpickle(data, path, "FLAME model file")
+    out = unpickle_arrays(data, path, "FLAME model file")
     if not isinstance(out, dict):
         raise InputError(f"{path}: expected a FLAME model dict, the pickle holds a {type(out).__name__}")
     return out
@@ -309,7 +110,7 @@ class FlameLandmarkEmbedding:
 
 def _read_container(path: Path) -> dict[str, Any]:
     """A dict from an ``.npy`` (pickled dict inside, DECA), ``.npz`` or ``.pkl`` file, read safely."""
-    data = _read_bytes(path)
+    data = read_file_bytes(path)
     if data.startswith(b"\x93NUMPY"):
         f = io.BytesIO(data)
         try:
@@ -322,7 +123,7 @@ def _read_container(path: Path) -> dict[str, Any]:
             raise InputError(f"{path}: not a readable .npy file ({exc})") from None
         if not dtype.hasobject:
             raise InputError(f"{path}: holds a plain {dtype} array {shape}; expected a dict of landmark arrays")
-        obj = _unpickle(f, path, "landmark embedding")
+        obj = unpickle_arrays(f, path, "landmark embedding")
         if isinstance(obj, np.ndarray) and obj.dtype == object and obj.size == 1:
             obj = obj.reshape(()).item()
     elif data.startswith(b"PK\x03\x04"):
@@ -332,7 +133,7 @@ def _read_container(path: Path) -> dict[str, Any]:
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     elif data.startswith(b"\x80") or data[:1] in (b"(", b"}"):
-        obj = _unpickle(data, path, "landmark embedding")
+        obj = unpickle_arrays(data, path, "landmark embedding")
     else:
         raise InputError(f"{path}: not a landmark embedding (.npy, .npz or .pkl)")
     if not isinstance(obj, dict):
