@@ -321,9 +321,7 @@ def glb_bytes(
         if opts.normals:
             base_n = vertex_normals(base[None], faces_t)[0]
             if opts.normal_targets:
-                target_n = torch.stack(
-                    [vertex_normals((base + d)[None], faces_t)[0] - base_n for d in deltas]
-                )  # (Ne, V, 3)
+                target_n = vertex_normals(base + deltas, faces_t) - base_n  # (Ne, V, 3), one batched call
 
     faces = model.faces.numpy().astype(np.int64)
     v_count = model.num_vertices
