@@ -17,7 +17,8 @@ What the file holds (our own writer: ``struct`` + ``json``; facts from the glTF 
   no sum of morph targets reproduces exactly. Here the eyeLook targets are *linearized*: on the eyeball vertices,
   target k = (eyeball turned by the rig at weight 1 of expression k alone) minus (neutral eyeball), added to the
   model's own eyeLook deltas (which move the lids). So the GLB equals ``evaluate`` exactly (up to float rounding)
-  whenever each eye has at most one gaze weight set and it is 0 or 1; between those the eyeball slides along the
+  whenever each eye has at most one gaze weight set and it is 0 or 1 (given that no other blendshape moves the
+  eyeball vertices, which holds for ICT-FaceKit); between those the eyeball slides along the
   chord instead of the arc (at half of a 35-degree turn the surface moves inwards by 1 - cos(17.5 deg), about 4.6 % of
   the eyeball radius) and combined yaw + pitch add instead of composing. Everything except the eyeballs matches
   ``evaluate`` for any weights. This is ``morph_target_deltas``.
