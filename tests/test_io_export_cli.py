@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from faceforge.cli import main
-from faceforge.io.gltf import accessor_array, read_glb
+from faceforge.io.glb import accessor_array, read_glb
 from faceforge.io.mesh import load_obj, load_ply
 from faceforge.io.params import save_params_json, save_params_npz
 from faceforge.morphable import MorphableModel, evaluate

@@ -13,18 +13,20 @@ import torch
 from PIL import Image
 
 from faceforge.errors import InputError, UsageError
-from faceforge.io.gltf import (
+from faceforge.io.glb import (
     CHUNK_BIN,
     CHUNK_JSON,
     GLB_MAGIC,
     GlbFile,
-    GlbOptions,
     accessor_array,
-    glb_bytes,
     glb_node_matrix,
-    morph_target_deltas,
     parse_glb,
     read_glb,
+)
+from faceforge.io.gltf import (
+    GlbOptions,
+    glb_bytes,
+    morph_target_deltas,
     save_glb,
     split_uv_seams,
 )

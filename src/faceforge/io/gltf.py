@@ -39,15 +39,13 @@ What the file holds (our own writer: ``struct`` + ``json``; facts from the glTF 
   texture belongs to the face group alone.
 * **Pose**: an optional rigid pose goes into the node's ``rotation`` (quaternion) and ``translation`` (metres).
 
-``read_glb`` and ``accessor_array`` read such files back (for tests and tools).
+``faceforge.io.glb`` packs the container and reads it back (``read_glb``, ``accessor_array``).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,24 +55,18 @@ import torch
 from PIL import Image
 
 from faceforge import __version__
-from faceforge.errors import InputError, UsageError
-from faceforge.geometry import axis_angle_to_matrix, vertex_normals
+from faceforge.errors import UsageError
+from faceforge.geometry import vertex_normals
 from faceforge.io.atomic import write_bytes_atomically
+from faceforge.io.glb import pack_glb
 from faceforge.morphable.evaluate import evaluate, shape_vertices
 from faceforge.morphable.model import MorphableModel
 from faceforge.structures import FaceParams
 
 log = logging.getLogger(__name__)
 
-GLB_MAGIC = 0x46546C67  # b"glTF" little-endian
-GLB_VERSION = 2
-CHUNK_JSON = 0x4E4F534A  # b"JSON"
-CHUNK_BIN = 0x004E4942  # b"BIN\0"
-
 _FLOAT, _UINT8, _UINT16, _UINT32 = 5126, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
-_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
-_DTYPES = {5120: np.int8, _UINT8: np.uint8, 5122: np.int16, _UINT16: np.uint16, _UINT32: np.uint32, _FLOAT: np.float32}
 
 UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 
@@ -114,14 +106,6 @@ class GlbOptions:
     normal_targets: bool = True
     split_materials: bool = False
     scale_to_metres: float | None = None
-
-
-@dataclass(frozen=True)
-class GlbFile:
-    """A GLB read back: the JSON document and the BIN chunk (b"" when there is none)."""
-
-    document: dict
-    binary: bytes
 
 
 @dataclass(frozen=True)
@@ -254,7 +238,8 @@ class _BinaryBuilder:
         return len(self.accessors) - 1
 
     def data(self) -> bytes:
-        return b"".join(self.chunks)
+        """The buffer, padded with zeros to a multiple of 4 bytes (the BIN chunk length)."""
+        return b"".join(self.chunks) + b"\0" * ((-self.length) % 4)
 
 
 def _json_number(x: np.generic) -> float | int:
@@ -453,7 +438,7 @@ def glb_bytes(
     doc["buffers"] = [{"byteLength": len(binary)}]
     log.info("GLB: %d vertices (%d seam copies), %d targets, %.1f MB of binary data",
              n_out, n_out - v_count, len(targets), len(binary) / 1e6)
-    return _pack_glb(doc, binary)
+    return pack_glb(doc, binary)
 
 
 def _vertex_colors(
@@ -501,17 +486,6 @@ def _png_bytes(texture: Any) -> bytes:
     return buf.getvalue()
 
 
-def _pack_glb(doc: dict, binary: bytes) -> bytes:
-    js = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    js += b" " * ((-len(js)) % 4)
-    binary += b"\0" * ((-len(binary)) % 4)
-    total = 12 + 8 + len(js) + (8 + len(binary) if binary else 0)
-    parts = [struct.pack("<III", GLB_MAGIC, GLB_VERSION, total), struct.pack("<II", len(js), CHUNK_JSON), js]
-    if binary:
-        parts += [struct.pack("<II", len(binary), CHUNK_BIN), binary]
-    return b"".join(parts)
-
-
 def save_glb(
     path: Path,
     model: MorphableModel,
@@ -541,97 +515,3 @@ def save_glb(
         glb_bytes(model, identity, expression_weights, texture, node_rotation, node_translation, options),
     )
     log.info("saved %s", path)
-
-
-# ---------------------------------------------------------------------------------------------------------- reader
-
-
-def read_glb(path: Path) -> GlbFile:
-    """Read a GLB container (header, JSON chunk, optional BIN chunk) and check its framing.
-
-    Raises:
-        InputError: not a GLB, version other than 2, length or chunk sizes that do not match the file, chunks not
-            4-byte aligned, invalid JSON.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_glb(data, str(path))
-
-
-def parse_glb(data: bytes, source: str = "GLB") -> GlbFile:
-    """``read_glb`` on bytes."""
-    if len(data) < 20:
-        raise InputError(f"{source}: too short for a GLB file ({len(data)} bytes)")
-    magic, version, length = struct.unpack_from("<III", data, 0)
-    if magic != GLB_MAGIC:
-        raise InputError(f"{source}: not a GLB file (bad magic)")
-    if version != GLB_VERSION:
-        raise InputError(f"{source}: GLB version {version} is not supported (expected 2)")
-    if length != len(data):
-        raise InputError(f"{source}: header says {length} bytes, the file has {len(data)}")
-    pos = 12
-    chunks: list[tuple[int, bytes]] = []
-    while pos < length:
-        if pos + 8 > length:
-            raise InputError(f"{source}: truncated chunk header at byte {pos}")
-        clen, ctype = struct.unpack_from("<II", data, pos)
-        if clen % 4:
-            raise InputError(f"{source}: chunk at byte {pos} has length {clen}, not a multiple of 4")
-        if pos + 8 + clen > length:
-            raise InputError(f"{source}: chunk at byte {pos} runs past the end of the file")
-        chunks.append((ctype, data[pos + 8: pos + 8 + clen]))
-        pos += 8 + clen
-    if not chunks or chunks[0][0] != CHUNK_JSON:
-        raise InputError(f"{source}: the first chunk is not JSON")
-    try:
-        doc = json.loads(chunks[0][1].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{source}: invalid JSON chunk ({exc})") from None
-    binary = chunks[1][1] if len(chunks) > 1 and chunks[1][0] == CHUNK_BIN else b""
-    return GlbFile(document=doc, binary=binary)
-
-
-def accessor_array(glb: GlbFile, index: int) -> np.ndarray:
-    """Decode accessor ``index`` of a GLB's own buffer (non-sparse, tightly packed or strided).
-
-    Returns:
-        (count,) for SCALAR, (count, k) for VECk/MAT, in the accessor's component dtype.
-    """
-    doc = glb.document
-    acc = doc["accessors"][index]
-    view = doc["bufferViews"][acc["bufferView"]]
-    dtype = np.dtype(_DTYPES[acc["componentType"]]).newbyteorder("<")
-    k = _COMPONENTS[acc["type"]]
-    start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
-    stride = view.get("byteStride", dtype.itemsize * k)
-    count = acc["count"]
-    end = start + stride * (count - 1) + dtype.itemsize * k if count else start
-    if end > view.get("byteOffset", 0) + view["byteLength"] or end > len(glb.binary):
-        raise InputError(f"accessor {index} reads past its bufferView")
-    raw = np.frombuffer(glb.binary, dtype=np.uint8, count=end - start, offset=start)
-    if stride == dtype.itemsize * k:
-        out = raw.view(dtype).reshape(count, k)
-    else:
-        out = np.lib.stride_tricks.as_strided(
-            raw.view(dtype), shape=(count, k), strides=(stride, dtype.itemsize)
-        ).copy()
-    return (out[:, 0] if k == 1 else out).astype(dtype.newbyteorder("="))
-
-
-def glb_node_matrix(node: dict) -> np.ndarray:
-    """(4, 4) float64 local transform of a glTF node (``matrix`` or T * R * S)."""
-    if "matrix" in node:
-        return np.array(node["matrix"], dtype=np.float64).reshape(4, 4).T  # column-major in glTF
-    m = np.eye(4)
-    x, y, z, w = node.get("rotation", [0.0, 0.0, 0.0, 1.0])
-    angle = 2 * np.arctan2(np.sqrt(x * x + y * y + z * z), w)
-    n = np.sqrt(x * x + y * y + z * z)
-    aa = torch.tensor([x, y, z], dtype=torch.float64) / n * angle if n > 0 else torch.zeros(3, dtype=torch.float64)
-    m[:3, :3] = axis_angle_to_matrix(aa).numpy() @ np.diag(node.get("scale", [1.0, 1.0, 1.0]))
-    m[:3, 3] = node.get("translation", [0.0, 0.0, 0.0])
-    return m
