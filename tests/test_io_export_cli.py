@@ -105,7 +105,6 @@ def test_export_errors(tmp_path: Path, params_file: Path, capsys: pytest.Capture
 
 
 @pytest.mark.ict
-@pytest.mark.slow
 def test_export_ict_glb_and_obj(tmp_path: Path, ict_model: MorphableModel) -> None:
     path = tmp_path / "ict.json"
     save_params_json(path, _params(ict_model), ict_model)

@@ -260,7 +260,6 @@ def test_read_glb_rejects_bad_framing(tmp_path: Path, synthetic_model: Morphable
 
 
 @pytest.mark.ict
-@pytest.mark.slow
 def test_ict_glb(tmp_path: Path, ict_model: MorphableModel) -> None:
     m = ict_model
     identity = torch.randn(m.num_identity, generator=torch.Generator().manual_seed(2)) * 0.7
@@ -293,7 +292,6 @@ def test_ict_glb(tmp_path: Path, ict_model: MorphableModel) -> None:
 
 
 @pytest.mark.ict
-@pytest.mark.slow
 def test_ict_glb_split_materials(ict_model: MorphableModel) -> None:
     tex = np.full((8, 8, 3), 200, np.uint8)
     data = glb_bytes(ict_model, texture=tex, options=GlbOptions(split_materials=True, normal_targets=False))
