@@ -106,12 +106,16 @@ def _rodrigues(d: np.ndarray) -> np.ndarray:
 
 
 def initial_pose(
-    basis: PointBasis, observed_px: np.ndarray, focal_px: float, principal_px: np.ndarray, weights: np.ndarray
+    points_model: np.ndarray, observed_px: np.ndarray, focal_px: float, principal_px: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rigid pose of the mean shape from PnP (OpenCV EPnP + iterative refinement); returns (R (3,3), t (3,))."""
+    """Rigid pose of a fixed shape from PnP (OpenCV EPnP + iterative refinement); returns (R (3,3), t (3,)).
+
+    Args:
+        points_model: (L, 3) model-frame points.
+    """
     use = weights > 0
     k = np.array([[focal_px, 0, principal_px[0]], [0, focal_px, principal_px[1]], [0, 0, 1.0]])
-    obj = basis.mean[use].astype(np.float64)
+    obj = points_model[use].astype(np.float64)
     img = observed_px[use].astype(np.float64)
     ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
     if ok:
@@ -136,6 +140,8 @@ def fit_landmarks(
     focal_px: float | None = None,
     options: LandmarkFitOptions = LandmarkFitOptions(),
     expression_bounds: tuple[float, float] | None = (0.0, 1.0),
+    free_expression: np.ndarray | None = None,
+    fixed_expression: np.ndarray | None = None,
 ) -> LandmarkFitResult:
     """Fit pose, focal length, identity and expression to 2D landmarks.
 
@@ -148,6 +154,9 @@ def fit_landmarks(
             horizontal field of view) and estimate it when ``options.fit_focal``.
         options: solver options.
         expression_bounds: (lower, upper) for expression weights, None for unbounded models.
+        free_expression: (Ne,) bool, the expression weights to estimate (default all); the others stay at
+            ``fixed_expression``.
+        fixed_expression: (Ne,) values of the weights that are not free (default 0).
     Returns:
         LandmarkFitResult.
     """
@@ -164,9 +173,16 @@ def fit_landmarks(
     fit_focal = options.fit_focal and focal_px is None
 
     ni = min(options.num_identity, basis.num_identity)
-    ne = basis.num_expression
-    cols = np.r_[np.arange(ni), basis.num_identity + np.arange(ne)]
+    free_e = np.ones(basis.num_expression, bool) if free_expression is None else np.asarray(free_expression, bool)
+    fixed_e = np.zeros(basis.num_expression) if fixed_expression is None else np.asarray(fixed_expression, float)
+    if free_e.shape != (basis.num_expression,) or fixed_e.shape != (basis.num_expression,):
+        raise UsageError(f"free_expression/fixed_expression: expected ({basis.num_expression},)")
+    free_idx = np.nonzero(free_e)[0]
+    ne = len(free_idx)
+    cols = np.r_[np.arange(ni), basis.num_identity + free_idx]
     shape = basis.shape[:, :, cols]  # (L, 3, K)
+    # Fixed expression weights become part of the mean shape.
+    mean = basis.mean + basis.shape[:, :, basis.num_identity:][:, :, ~free_e] @ fixed_e[~free_e]
     k_shape = ni + ne
     n_rigid = 7 if fit_focal else 6
     n_par = n_rigid + k_shape
@@ -177,12 +193,12 @@ def fit_landmarks(
         lo[ni:], hi[ni:] = expression_bounds
 
     scale = max(np.ptp(obs[w_l > 0], axis=0).max(), 1.0)  # face size in pixels normalizes residuals
-    rot, trans = initial_pose(basis, obs, f0, principal, w_l)
+    rot, trans = initial_pose(mean, obs, f0, principal, w_l)
     log_f = np.log(f0)
     prior = np.r_[np.full(ni, options.identity_prior), np.full(ne, options.expression_prior)]
 
     def residuals(rot_, trans_, log_f_, coef_):
-        pts = (basis.mean + shape @ coef_) @ rot_.T + trans_
+        pts = (mean + shape @ coef_) @ rot_.T + trans_
         return project_points(pts, np.exp(log_f_), principal), pts
 
     def cost(proj, coef_, log_f_, rw):
@@ -195,7 +211,7 @@ def fit_landmarks(
     iterations_run = 0
     for _ in range(options.iterations):
         iterations_run += 1
-        model_pts = basis.mean + shape @ coef
+        model_pts = mean + shape @ coef
         rotated = model_pts @ rot.T
         world = rotated + trans
         f = np.exp(log_f)
@@ -254,8 +270,10 @@ def fit_landmarks(
     proj, _ = residuals(rot, trans, log_f, coef)
     identity = np.zeros(basis.num_identity)
     identity[:ni] = coef[:ni]
+    expression = fixed_e.copy()
+    expression[free_idx] = coef[ni:]
     rms = float(np.sqrt(((proj - obs)[w_l > 0] ** 2).sum(1).mean()))
     return LandmarkFitResult(
-        rotation=rot, translation=trans, identity=identity, expression=coef[ni:].copy(), focal_px=float(np.exp(log_f)),
+        rotation=rot, translation=trans, identity=identity, expression=expression, focal_px=float(np.exp(log_f)),
         principal_px=principal, projected_px=proj, rms_px=rms, iterations=iterations_run,
     )
