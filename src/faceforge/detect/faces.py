@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from faceforge.detect.blazeface import box_iou
-from faceforge.detect.detector import FaceDetector, FaceDetectorOptions, check_rgb_image
+from faceforge.detect.detector import Detection, FaceDetector, FaceDetectorOptions, check_rgb_image
 from faceforge.detect.mesh import FaceLandmarks, FaceMesh, FaceMeshOptions, roi_from_detection
 from faceforge.errors import NoFaceError, UsageError
 
@@ -107,16 +107,17 @@ def detect_faces(image: np.ndarray, options: DetectFacesOptions | None = None) -
     options = options or DetectFacesOptions()
     check_rgb_image(image)
     detector, mesh = _models(options)
-    # Every pass's detections go to the mesh; duplicates are resolved on the meshes (presence, then detector score),
-    # not on the boxes: a loose short-range box can hide a good full-range one of the same face.
-    detections = detector.candidates(image)
+    # Detections of all passes, grouped by box overlap; the mesh runs on the best-scored detection of each group and
+    # falls back to the others only when it finds no face there: a loose short-range box can otherwise hide a good
+    # full-range box of the same face. Faces that still coincide are resolved on the landmarks.
     candidates: list[FaceLandmarks] = []
-    for det in detections:
-        face = mesh.mesh_in_roi(image, roi_from_detection(det, options.mesh.roi_scale), det)
-        if face.presence < options.min_presence:
-            log.debug("dropped a detection (score %.2f): mesh presence %.2f", det.score, face.presence)
-            continue
-        candidates.append(face)
+    for group in _group_overlapping(detector.candidates(image), options.detector.nms_iou):
+        for det in group:
+            face = mesh.mesh_in_roi(image, roi_from_detection(det, options.mesh.roi_scale), det)
+            if face.presence >= options.min_presence:
+                candidates.append(face)
+                break
+            log.debug("no face in a detection (score %.2f): mesh presence %.2f", det.score, face.presence)
     faces = sorted(_drop_duplicates(candidates), key=lambda f: -f.area_px)
     if options.detector.max_faces:
         faces = faces[: options.detector.max_faces]
@@ -131,6 +132,20 @@ def detect_faces(image: np.ndarray, options: DetectFacesOptions | None = None) -
         faces = faces[:1]
     # The iris model runs on the returned faces only.
     return [mesh.add_irises(image, f) for f in faces]
+
+
+def _group_overlapping(detections: list[Detection], iou: float) -> list[list[Detection]]:
+    """Groups of detections whose boxes overlap the group's best-scored box by IoU > ``iou``, best first."""
+    groups: list[list[Detection]] = []
+    for d in sorted(detections, key=lambda d: -d.score):
+        box = d.bbox_px.astype(np.float64)
+        for g in groups:
+            if box_iou(box, g[0].bbox_px[None].astype(np.float64))[0] > iou:
+                g.append(d)
+                break
+        else:
+            groups.append([d])
+    return groups
 
 
 def _drop_duplicates(faces: list[FaceLandmarks]) -> list[FaceLandmarks]:
