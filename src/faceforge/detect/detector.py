@@ -86,7 +86,8 @@ class FaceDetectorOptions:
             photos) or ``"auto"`` (both; each face once, the better-scored detection wins).
         min_score: minimum detection confidence in [0, 1] (MediaPipe uses 0.5 short range, 0.6 full range).
         nms_iou: IoU above which overlapping detections are merged (weighted NMS).
-        max_faces: keep at most this many detections (highest score first); 0 keeps all.
+        max_faces: keep at most this many faces (``detect``: highest score first; ``detect_faces``: largest first);
+            0 keeps all.
         tiles: also run the detector (full range, or short range for ``model="short"``) on an n x n grid of
             overlapping tiles, for small faces in group photos and crowds (n x n more passes, ~3 ms each plus
             resampling); 1 = off. Measured on 300-W AFW: 76 of 85 faces with 1, 82 with 2; a crowd photo
