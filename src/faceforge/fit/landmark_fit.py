@@ -142,6 +142,7 @@ def fit_landmarks(
     expression_bounds: tuple[float, float] | None = (0.0, 1.0),
     free_expression: np.ndarray | None = None,
     fixed_expression: np.ndarray | None = None,
+    init: LandmarkFitResult | None = None,
 ) -> LandmarkFitResult:
     """Fit pose, focal length, identity and expression to 2D landmarks.
 
@@ -157,6 +158,8 @@ def fit_landmarks(
         free_expression: (Ne,) bool, the expression weights to estimate (default all); the others stay at
             ``fixed_expression``.
         fixed_expression: (Ne,) values of the weights that are not free (default 0).
+        init: a previous result to start from (pose, focal, identity, free expression weights) instead of PnP on the
+            mean shape (video frames, refits).
     Returns:
         LandmarkFitResult.
     """
@@ -193,8 +196,13 @@ def fit_landmarks(
         lo[ni:], hi[ni:] = expression_bounds
 
     scale = max(np.ptp(obs[w_l > 0], axis=0).max(), 1.0)  # face size in pixels normalizes residuals
-    rot, trans = initial_pose(mean, obs, f0, principal, w_l)
-    log_f = np.log(f0)
+    if init is None:
+        rot, trans = initial_pose(mean, obs, f0, principal, w_l)
+        log_f = np.log(f0)
+    else:
+        rot, trans = init.rotation.copy(), init.translation.copy()
+        log_f = np.log(init.focal_px if fit_focal else f0)
+        coef = np.clip(np.r_[init.identity[:ni], init.expression[free_idx]], lo, hi)
     prior = np.r_[np.full(ni, options.identity_prior), np.full(ne, options.expression_prior)]
 
     def residuals(rot_, trans_, log_f_, coef_):

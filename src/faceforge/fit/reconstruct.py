@@ -4,9 +4,8 @@
 candidates, the eye-rig data); ``fit_face`` is one call per face:
 
 1. landmark fit (``fit_landmarks``) of pose, focal length, identity and expression to the 478 detector landmarks
-   (gaze blendshapes held out),
-2. gaze: each eye's yaw/pitch from its iris centre, turned into eyeLook{In,Out,Up,Down} weights of the eye rig,
-3. the fitted iBUG-68 landmarks projected into the image, jaw points on the far side of a turned face moved to the
+   with the iris points moving with the eyeLook weights through the linearized eye rig (the gaze),
+2. the fitted iBUG-68 landmarks projected into the image, jaw points on the far side of a turned face moved to the
    silhouette (``contour.py``).
 
 The camera is the implicit camera of params.json (docs/conventions.md): at the world origin, looking down -z.
@@ -20,13 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from faceforge.detect.indices import LEFT_IRIS, RIGHT_IRIS
+from faceforge.detect.faces import DetectFacesOptions, detect_faces
+from faceforge.detect.indices import LEFT_EYELID, LEFT_IRIS, RIGHT_EYELID, RIGHT_IRIS
 from faceforge.detect.mesh import FaceLandmarks
 from faceforge.errors import UsageError
 from faceforge.fit.contour import ContourCandidates, contour_candidates, contour_landmarks_68
 from faceforge.fit.correspondence import Correspondence, load_correspondence
 from faceforge.fit.landmark_fit import LandmarkFitOptions, LandmarkFitResult, fit_landmarks, project_points
 from faceforge.fit.surface import PointBasis, SurfacePoints, point_basis
+from faceforge.morphable.evaluate import evaluate
 from faceforge.morphable.model import MorphableModel
 from faceforge.structures import Camera, FaceParams
 
@@ -44,12 +45,14 @@ class ReconstructOptions:
         focal_px: known focal length in pixels (None: estimated, starting at 1.2 x the larger image side).
         gaze: estimate the gaze from the iris points (else eyeLook weights stay 0).
         contour: move far-side jaw landmarks of the iBUG-68 output to the silhouette.
+        iris_weight: weight of each iris landmark relative to the (reliability-weighted) face landmarks.
     """
 
     landmarks: LandmarkFitOptions = field(default_factory=LandmarkFitOptions)
     focal_px: float | None = None
     gaze: bool = True
     contour: bool = True
+    iris_weight: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,6 @@ class FaceReconstruction:
     rms_px: float
 
 
-@dataclass(frozen=True)
-class _Eye:
-    shapes: np.ndarray  # (4,) expression indices: lookIn, lookOut, lookUp, lookDown
-    side: float  # +1 for the subject's left eye (+x), -1 for the right
-    centre: PointBasis  # eyeball centroid (L = 1)
-    pupil: PointBasis  # front-most eyeball vertex (L = 1)
-    iris_landmark: int  # detector index of the iris centre
-
-
 class FaceFitter:
     """Model data prepared for fitting one face after another (loaded once, reused)."""
 
@@ -91,19 +85,16 @@ class FaceFitter:
         self.correspondence = correspondence or load_correspondence(model)
         self.basis = point_basis(model, self.correspondence.points)
         self.contour: ContourCandidates = contour_candidates(model)
-        self.gaze_free = np.array([not n.startswith("eyeLook") for n in model.expression_names])
-        self.eyes: tuple[_Eye, ...] = ()
-        if model.eyes is not None:
-            rig = model.eyes
-            eyes = []
-            for verts, shapes, side, iris in ((rig.left_vertices, rig.left_shapes, 1.0, LEFT_IRIS[0]),
-                                              (rig.right_vertices, rig.right_shapes, -1.0, RIGHT_IRIS[0])):
-                v = verts.numpy()
-                pupil = v[np.argmax(model.template.numpy()[v, 2])]
-                centre = _mean_basis(point_basis(model, SurfacePoints.at_vertices(model, v)))
-                eyes.append(_Eye(shapes.numpy(), side, centre,
-                                 point_basis(model, SurfacePoints.at_vertices(model, np.array([pupil]))), iris))
-            self.eyes = tuple(eyes)
+        self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
+        self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
+        self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points, self.iris)
+        # Identity modes also shift the eyeballs; if the iris rows followed them, an iris offset could be explained
+        # as an eyeball shift instead of a gaze. Tie each eye's iris rows to the identity motion of its eyelid ring
+        # (the eyeball sits behind the lid opening): then only the gaze moves the iris relative to the lids.
+        ni = model.num_identity
+        for iris, lids in ((RIGHT_IRIS, RIGHT_EYELID), (LEFT_IRIS, LEFT_EYELID)):
+            ring = self.basis.shape[list(lids), :, :ni].mean(0)
+            self.gaze_basis.shape[list(iris), :, :ni] = ring
 
     def fit_face(
         self, face: FaceLandmarks, image_size: tuple[int, int], options: ReconstructOptions = ReconstructOptions()
@@ -119,14 +110,20 @@ class FaceFitter:
             raise UsageError(f"image_size must be positive, got {image_size}")
         m = self.model
         obs = face.points_px[:, :2].astype(np.float64)
+        weights = self.correspondence.weight.copy()
+        # Stage 1: pose, focal, identity and expression from the face landmarks, gaze shapes held at 0.
         res = fit_landmarks(
-            self.basis, obs, image_size, weights=self.correspondence.weight, focal_px=options.focal_px,
-            options=options.landmarks, expression_bounds=m.expression_bounds, free_expression=self.gaze_free,
+            self.basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
+            expression_bounds=m.expression_bounds, free_expression=~self.gaze_shapes,
         )
-        expression = res.expression.copy()
-        if options.gaze and self.eyes:
-            for eye in self.eyes:
-                expression[eye.shapes] = self._fit_gaze(eye, res, obs[eye.iris_landmark])
+        if options.gaze and m.eyes is not None:
+            # Stage 2: the iris points join and move with the eyeLook weights (linearized eye rig), warm-started.
+            weights[self.iris] = options.iris_weight
+            res = fit_landmarks(
+                self.gaze_basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
+                expression_bounds=m.expression_bounds, init=res,
+            )
+        expression = res.expression
         params = FaceParams(
             identity=torch.tensor(res.identity[None], dtype=torch.float32),
             expression=torch.tensor(expression[None], dtype=torch.float32),
@@ -138,37 +135,6 @@ class FaceFitter:
         return FaceReconstruction(params, camera, lm68, face.points_px.copy(), face.bbox_px.copy(), res.rms_px)
 
     # -- steps ----------------------------------------------------------------------------------------------------
-
-    def _fit_gaze(self, eye: _Eye, res: LandmarkFitResult, iris_px: np.ndarray) -> np.ndarray:
-        """eyeLook weights (in, out, up, down) that put the pupil on the detected iris centre."""
-        rig = self.model.eyes
-        assert rig is not None
-        ident, expr = res.identity, res.expression
-        c = eye.centre.positions(ident, expr)[0]
-        p = eye.pupil.positions(ident, expr)[0]
-
-        def pupil_px(angles: np.ndarray) -> np.ndarray:
-            yaw, pitch = angles
-            ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-            rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
-            q = c + ry @ rx @ (p - c)
-            return project_points((q @ res.rotation.T + res.translation)[None], res.focal_px, res.principal_px)[0]
-
-        lo = np.array([-rig.max_yaw_rad, -rig.max_down_rad])
-        hi = np.array([rig.max_yaw_rad, rig.max_up_rad])
-        ang = np.zeros(2)
-        for _ in range(6):  # Gauss-Newton with a numerical 2x2 Jacobian
-            r = pupil_px(ang) - iris_px
-            jac = np.stack([(pupil_px(ang + d) - pupil_px(ang - d)) / 2e-3 for d in np.eye(2) * 1e-3], 1)
-            step = np.linalg.lstsq(jac, -r, rcond=None)[0]
-            ang = np.clip(ang + step, lo, hi)
-            if np.abs(step).max() < 1e-4:
-                break
-        yaw, pitch = ang
-        # EyeRig: yaw = side * max_yaw * (out - in); pitch = -(max_up * up - max_down * down).
-        out_in = eye.side * yaw / rig.max_yaw_rad
-        return np.array([max(-out_in, 0.0), max(out_in, 0.0), max(-pitch, 0.0) / rig.max_up_rad,
-                         max(pitch, 0.0) / rig.max_down_rad]).clip(0.0, 1.0)
 
     def _landmarks_68(self, res: LandmarkFitResult, expression: np.ndarray, contour: bool) -> np.ndarray:
         m = self.model
@@ -203,8 +169,31 @@ def _axis_angle(rot: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(rot, dtype=np.float64))[0].ravel()
 
 
-def _mean_basis(b: PointBasis) -> PointBasis:
-    return PointBasis(b.mean.mean(0, keepdims=True), b.shape.mean(0, keepdims=True), b.num_identity, b.num_expression)
+def _rig_iris_rows(
+    model: MorphableModel, basis: PointBasis, points: SurfacePoints, iris: np.ndarray
+) -> PointBasis:
+    """A copy of ``basis`` whose iris rows move with the eyeLook weights.
+
+    The eye rig turns the eyeballs (``EyeRig``); for fitting it is linearized as the chord from weight 0 to weight 1
+    (the same linearization the GLB export uses for its morph targets): at 35 degrees the chord's midpoint lies
+    0.2 mm from the arc, well below what an iris detector resolves.
+    """
+    if model.eyes is None:
+        return basis
+    shape = basis.shape.copy()
+    zero = FaceParams.zeros(1, model.num_identity, model.num_expression)
+    rest = evaluate(model, zero).vertices[0].numpy()
+    tri = model.faces.numpy()[points.face_index[iris]]
+    bary = points.bary[iris][:, :, None]
+    for k, name in enumerate(model.expression_names):
+        if not name.startswith("eyeLook"):
+            continue
+        expr = zero.expression.clone()
+        expr[0, k] = 1.0
+        moved = evaluate(model, FaceParams(zero.identity, expr, zero.rotation, zero.translation)).vertices[0].numpy()
+        delta = ((moved - rest)[tri] * bary).sum(1)  # (10, 3): rig motion of the iris points at weight 1
+        shape[iris, :, model.num_identity + k] = delta
+    return PointBasis(basis.mean, shape, basis.num_identity, basis.num_expression)
 
 
 def _vertices_at(model: MorphableModel, idx: np.ndarray, identity: np.ndarray, expression: np.ndarray) -> np.ndarray:
@@ -213,3 +202,23 @@ def _vertices_at(model: MorphableModel, idx: np.ndarray, identity: np.ndarray, e
     t += np.einsum("k,kvc->vc", identity, model.identity_basis.numpy()[:, idx])
     t += np.einsum("k,kvc->vc", expression, model.expression_basis.numpy()[:, idx])
     return t
+
+
+def reconstruct_image(
+    fitter: FaceFitter,
+    image: np.ndarray,
+    detect_options: DetectFacesOptions | None = None,
+    options: ReconstructOptions = ReconstructOptions(),
+) -> list[FaceReconstruction]:
+    """Detect the faces of an image (as ``detect_options.select`` says) and fit each one.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+    Returns:
+        one FaceReconstruction per selected face, largest first.
+    Raises:
+        NoFaceError: no (matching) face.
+    """
+    faces = detect_faces(image, detect_options or DetectFacesOptions())
+    size = (int(image.shape[1]), int(image.shape[0]))
+    return [fitter.fit_face(face, size, options) for face in faces]
