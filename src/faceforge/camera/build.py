@@ -91,6 +91,8 @@ def look_at_camera(
         focal: fx = fy in pixels (perspective) or pixels per model unit (orthographic).
         width, height: image size; the principal point is the image centre.
         up_world: (B, 3) or None for world +y (the model's up).
+    Returns:
+        Camera with batch B, float64 when ``eye_world`` is float64, else float32.
     """
     _check_size(width, height)
     if eye_world.ndim != 2 or eye_world.shape[-1] != 3 or target_world.shape != eye_world.shape:
@@ -99,12 +101,13 @@ def look_at_camera(
             f"{tuple(target_world.shape)}"
         )
     b = eye_world.shape[0]
-    eye, target = eye_world.to(torch.float32), target_world.to(torch.float32)
-    up = torch.tensor([[0.0, 1.0, 0.0]]).expand(b, 3) if up_world is None else up_world.to(torch.float32)
+    dtype = eye_world.dtype if eye_world.dtype == torch.float64 else torch.float32
+    eye, target = eye_world.to(dtype), target_world.to(dtype)
+    up = torch.tensor([[0.0, 1.0, 0.0]], dtype=dtype).expand(b, 3) if up_world is None else up_world.to(dtype)
     rot = look_at_rotation(eye, target, up)
     return Camera(
-        focal=torch.full((b, 2), float(focal)),
-        principal=torch.tensor([_image_centre(width, height)]).repeat(b, 1),
+        focal=torch.full((b, 2), float(focal), dtype=dtype),
+        principal=torch.tensor([_image_centre(width, height)], dtype=dtype).repeat(b, 1),
         rotation=rot,
         translation=-(rot @ eye[..., None])[..., 0],
         width=int(width),

@@ -1,11 +1,12 @@
 """Differentiable sampling of an image at projected mesh vertices, with z-buffer visibility (photometric fitting).
 
-A vertex is *visible* when (1) it projects inside the image, (2) the pixel nearest to its projection is covered,
-(3) its camera depth is within ``depth_tolerance`` (relative) of the z-buffer depth there, i.e. nothing lies in
-front of it, and (4) it faces the camera: ``-n . r > facing_threshold`` for its unit vertex normal ``n`` and the unit
-ray ``r`` from the camera to it (camera frame; ``r = +z`` for an orthographic camera). Visibility is discrete (no
-gradient); the colours are bilinear samples that are differentiable wrt the image, the vertex positions and the
-camera parameters.
+A vertex is *visible* when (1) it projects inside the image (between the first and last pixel centres), (2) the
+four pixels its bilinear sample reads are all covered by the mesh (so no background leaks into its colour at
+silhouettes), (3) its camera depth is within ``depth_tolerance`` (relative) of the z-buffer depth at the nearest
+pixel, i.e. nothing lies in front of it, and (4) it faces the camera: ``-n . r > facing_threshold`` for its unit
+vertex normal ``n`` and the unit ray ``r`` from the camera to it (camera frame; ``r = +z`` for an orthographic
+camera). Visibility is discrete (no gradient); the colours are bilinear samples that are differentiable wrt the
+image, the vertex positions and the camera parameters.
 """
 
 from __future__ import annotations
@@ -104,13 +105,18 @@ def sample_vertex_colors(
 
     with torch.no_grad():
         cam = points_cam.detach()
-        px = pixels.detach().round().to(torch.int64)
-        col, row = px[..., 0], px[..., 1]
-        inside = (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
-        flat = (torch.arange(batch)[:, None] * camera.height + row.clamp(0, camera.height - 1)) * camera.width
-        flat = flat + col.clamp(0, camera.width - 1)
-        covered = fragments.face_index.reshape(-1)[flat] >= 0
-        zbuf = fragments.depth.reshape(-1)[flat].to(cam.dtype)
+        px = pixels.detach()
+        h, w = camera.height, camera.width
+        inside = (px[..., 0] >= 0) & (px[..., 0] <= w - 1) & (px[..., 1] >= 0) & (px[..., 1] <= h - 1)
+        rows = torch.arange(batch)[:, None] * h
+        cover = fragments.face_index.reshape(-1) >= 0
+        covered = inside
+        for col, row in ((px[..., 0].floor(), px[..., 1].floor()), (px[..., 0].ceil(), px[..., 1].floor()),
+                         (px[..., 0].floor(), px[..., 1].ceil()), (px[..., 0].ceil(), px[..., 1].ceil())):
+            flat = (rows + row.clamp(0, h - 1).long()) * w + col.clamp(0, w - 1).long()
+            covered = covered & cover[flat]
+        nearest = (rows + px[..., 1].round().clamp(0, h - 1).long()) * w + px[..., 0].round().clamp(0, w - 1).long()
+        zbuf = fragments.depth.reshape(-1)[nearest].to(cam.dtype)
         z = cam[..., 2]
         unoccluded = (z - zbuf) <= options.depth_tolerance * z
         normals = vertex_normals(mesh.vertices.detach(), mesh.faces) @ camera.rotation.to(cam.dtype).transpose(1, 2)
