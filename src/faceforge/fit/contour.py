@@ -65,7 +65,7 @@ def contour_candidates(model: MorphableModel, band_cm: float = 0.35) -> ContourC
 
 def contour_landmarks_68(
     candidates: ContourCandidates,
-    landmark_indices: np.ndarray,
+    landmarks_px: np.ndarray,
     vertices_px: np.ndarray,
     yaw_toward_positive_x: bool,
 ) -> np.ndarray:
@@ -73,21 +73,24 @@ def contour_landmarks_68(
 
     Args:
         candidates: from ``contour_candidates``.
-        landmark_indices: (68,) fixed landmark vertices.
-        vertices_px: (V, 2) all model vertices projected to pixels.
+        landmarks_px: (68, 2) the fixed (frontal-convention) landmarks projected to pixels.
+        vertices_px: (V, 2) model vertices projected to pixels (at least the candidates' rows are used).
         yaw_toward_positive_x: True when the face is turned so that its +x side (subject's left) faces away from the
             camera, i.e. the subject's left cheek is the occluded side.
     Returns:
         (68, 2) pixel coordinates.
     """
-    out = vertices_px[landmark_indices].copy()
+    out = np.array(landmarks_px, dtype=np.float64, copy=True)
     far_side = 1 if yaw_toward_positive_x else -1
-    centre_x = vertices_px[landmark_indices[27:36], 0].mean()
+    centre_x = out[27:36, 0].mean()
     for k in JAW:
         if candidates.side[k] != far_side:
             continue
         pts = vertices_px[candidates.candidates[k]]
-        # "Outward" in the image: away from the nose's image x on this landmark's side of the face.
+        # "Outward" in the image: away from the nose's image x on this landmark's side of the face. The fixed point
+        # stays when it is already further out (frontal faces).
         direction = np.sign(out[k, 0] - centre_x) or 1.0
-        out[k] = pts[np.argmax(direction * pts[:, 0])]
+        best = pts[np.argmax(direction * pts[:, 0])]
+        if direction * best[0] > direction * out[k, 0]:
+            out[k] = best
     return out

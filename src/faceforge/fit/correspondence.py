@@ -55,3 +55,22 @@ def load_correspondence(model: MorphableModel) -> Correspondence:
         raise AssetError("the shipped correspondence does not match the installed model (reinstall faceforge)")
     bary = bary / bary.sum(1, keepdims=True)
     return Correspondence(SurfacePoints(face_index, bary), np.asarray(d["weight"], dtype=np.float64), d["quality"])
+
+
+def load_ibug68(model: MorphableModel) -> SurfacePoints | None:
+    """The shipped iBUG-68 calibration for ``model`` (300-W annotation convention as surface points), or None.
+
+    Made by ``scripts/calibrate_ibug68.py`` (see its docstring and docs/BENCHMARKS.md); None when the package holds
+    no calibration for this model.
+    """
+    if model.name != "ict-facekit":
+        return None
+    path = resources.files("faceforge").joinpath("data/ibug68_ict.json")
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    face_index = np.asarray(d["face_index"], dtype=np.int64)
+    bary = np.asarray(d["barycentric"], dtype=np.float64)
+    if face_index.shape != (68,) or face_index.max() >= model.num_faces:
+        raise AssetError("the shipped iBUG-68 calibration does not match the installed model (reinstall faceforge)")
+    return SurfacePoints(face_index, bary / bary.sum(1, keepdims=True))

@@ -24,7 +24,7 @@ from faceforge.detect.indices import LEFT_EYELID, LEFT_IRIS, RIGHT_EYELID, RIGHT
 from faceforge.detect.mesh import FaceLandmarks
 from faceforge.errors import UsageError
 from faceforge.fit.contour import ContourCandidates, contour_candidates, contour_landmarks_68
-from faceforge.fit.correspondence import Correspondence, load_correspondence
+from faceforge.fit.correspondence import Correspondence, load_correspondence, load_ibug68
 from faceforge.fit.landmark_fit import LandmarkFitOptions, LandmarkFitResult, fit_landmarks, project_points
 from faceforge.fit.surface import PointBasis, SurfacePoints, point_basis
 from faceforge.morphable.evaluate import evaluate
@@ -52,7 +52,7 @@ class ReconstructOptions:
     focal_px: float | None = None
     gaze: bool = True
     contour: bool = True
-    iris_weight: float = 30.0
+    iris_weight: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,22 @@ class FaceReconstruction:
 class FaceFitter:
     """Model data prepared for fitting one face after another (loaded once, reused)."""
 
-    def __init__(self, model: MorphableModel, correspondence: Correspondence | None = None) -> None:
+    def __init__(
+        self, model: MorphableModel, correspondence: Correspondence | None = None, ibug68: SurfacePoints | None = None
+    ) -> None:
+        """Prepare fitting.
+
+        Args:
+            correspondence: detector landmarks on the model (default: the shipped MediaPipe-478 one).
+            ibug68: where the output iBUG-68 landmarks sit on the surface (default: the shipped 300-W calibration
+                when there is one, else the model's own landmark vertices).
+        """
         self.model = model
         self.correspondence = correspondence or load_correspondence(model)
         self.basis = point_basis(model, self.correspondence.points)
+        if ibug68 is None:
+            ibug68 = load_ibug68(model) or SurfacePoints.at_vertices(model, model.landmark_indices.numpy())
+        self.ibug68 = point_basis(model, ibug68)
         self.contour: ContourCandidates = contour_candidates(model)
         self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
         self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
@@ -138,17 +150,18 @@ class FaceFitter:
 
     def _landmarks_68(self, res: LandmarkFitResult, expression: np.ndarray, contour: bool) -> np.ndarray:
         m = self.model
-        lm = m.landmark_indices.numpy()
-        cand = np.unique(np.concatenate([lm, *self.contour.candidates]))
+        world = self.ibug68.positions(res.identity, expression) @ res.rotation.T + res.translation
+        lm68 = project_points(world, res.focal_px, res.principal_px)
+        if not contour:
+            return lm68
+        cand = np.unique(np.concatenate(self.contour.candidates))
         verts = _vertices_at(m, cand, res.identity, expression) @ res.rotation.T + res.translation
         px = np.zeros((m.num_vertices, 2))
         px[cand] = project_points(verts, res.focal_px, res.principal_px)
-        if not contour:
-            return px[lm]
         # The subject's +x side faces away from the camera when the model x axis points away from it.
         to_camera = -res.translation / np.linalg.norm(res.translation)
         far_positive = float(res.rotation[:, 0] @ to_camera) < 0
-        return contour_landmarks_68(self.contour, lm, px, far_positive)
+        return contour_landmarks_68(self.contour, lm68, px, far_positive)
 
 
 def implicit_camera(focal_px: float, principal_px: np.ndarray, width: int, height: int) -> Camera:
