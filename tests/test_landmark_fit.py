@@ -9,7 +9,7 @@ from faceforge.fit.surface import SurfacePoints, point_basis
 from faceforge.morphable import evaluate
 from faceforge.structures import FaceParams
 
-EXACT = LandmarkFitOptions(iterations=20, identity_prior=1e-8, expression_prior=1e-8)
+EXACT = LandmarkFitOptions(iterations=20, identity_prior=1e-8, expression_prior=1e-8, num_identity=100)
 
 
 def _truth(rng, model, expression_scale=0.6):

@@ -37,19 +37,20 @@ class LandmarkFitOptions:
         focal_prior: weight of (log f - log f0)^2; large = focal fixed at its initial value.
         fit_focal: estimate the focal length (else it stays at the given/initial value).
         huber: Huber threshold on a landmark's residual, as a fraction of the face size.
-        num_identity: how many leading identity components to fit (the rest stay 0).
+        num_identity: how many leading identity components to fit (the rest stay 0). 2D landmarks hardly
+            constrain the later ones: on the 300-W dev faces 30 and 100 give the same NME, at half the cost.
         damping: initial Levenberg-Marquardt damping.
         tolerance: stop when an iteration lowers the cost by less than this fraction.
     """
 
-    iterations: int = 8
+    iterations: int = 5
     identity_prior: float = 2e-4
     expression_prior: float = 1e-4
     focal_prior: float = 1e-2
     fit_focal: bool = True
     huber: float = 0.03
-    num_identity: int = 100
-    damping: float = 1e-4
+    num_identity: int = 30
+    damping: float = 1e-3
     tolerance: float = 1e-5
 
 
@@ -113,7 +114,9 @@ def initial_pose(
     Args:
         points_model: (L, 3) model-frame points.
     """
-    use = weights > 0
+    use = np.nonzero(weights > 0)[0]
+    if len(use) > 120:  # PnP needs few points; the most reliable 120 are plenty and keep it fast
+        use = use[np.sort(np.argsort(-weights[use], kind="stable")[:120])]
     k = np.array([[focal_px, 0, principal_px[0]], [0, focal_px, principal_px[1]], [0, 0, 1.0]])
     obj = points_model[use].astype(np.float64)
     img = observed_px[use].astype(np.float64)
@@ -202,7 +205,8 @@ def fit_landmarks(
     else:
         rot, trans = init.rotation.copy(), init.translation.copy()
         log_f = np.log(init.focal_px if fit_focal else f0)
-        coef = np.clip(np.r_[init.identity[:ni], init.expression[free_idx]], lo, hi)
+        if init.identity.shape[0] >= ni:
+            coef = np.clip(np.r_[init.identity[:ni], init.expression[free_idx]], lo, hi)
     prior = np.r_[np.full(ni, options.identity_prior), np.full(ne, options.expression_prior)]
 
     def residuals(rot_, trans_, log_f_, coef_):
@@ -256,10 +260,12 @@ def fit_landmarks(
         at_hi = (coef >= hi - 1e-9) & (g[n_rigid:] < 0)
         free = np.r_[np.ones(n_rigid, bool), ~(at_lo | at_hi)]
         c0 = cost(proj, coef, log_f, rw)
+        h_free = h if free.all() else h[np.ix_(free, free)]
+        g_free = g[free]
+        diag = np.diag(h_free) + 1e-9
         for _ in range(6):
-            hf = h[np.ix_(free, free)] + damping * np.diag(np.diag(h[np.ix_(free, free)]) + 1e-9)
             step = np.zeros(n_par)
-            step[free] = -np.linalg.solve(hf, g[free])
+            step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
             new_rot = _rodrigues(step[0:3]) @ rot
             new_trans = trans + step[3:6]
             new_log_f = log_f + (step[6] if fit_focal else 0.0)

@@ -14,7 +14,7 @@ The camera is the implicit camera of params.json (docs/conventions.md): at the w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ class ReconstructOptions:
         gaze: estimate the gaze from the iris points (else eyeLook weights stay 0).
         contour: move far-side jaw landmarks of the iBUG-68 output to the silhouette.
         iris_weight: weight of each iris landmark relative to the (reliability-weighted) face landmarks.
+        gaze_iterations: iterations of the gaze stage (identity fixed, warm-started).
+        num_points: how many of the 468 face landmarks to fit (the most reliable ones; the cost grows with it).
     """
 
     landmarks: LandmarkFitOptions = field(default_factory=LandmarkFitOptions)
@@ -53,6 +55,8 @@ class ReconstructOptions:
     gaze: bool = True
     contour: bool = True
     iris_weight: float = 3.0
+    gaze_iterations: int = 3
+    num_points: int = 468
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,10 @@ class FaceFitter:
         if ibug68 is None:
             ibug68 = load_ibug68(model) or SurfacePoints.at_vertices(model, model.landmark_indices.numpy())
         self.ibug68 = point_basis(model, ibug68)
+        self._subsets: dict[int, tuple[np.ndarray, PointBasis, PointBasis]] = {}
         self.contour: ContourCandidates = contour_candidates(model)
+        self._contour_vertices = np.unique(np.concatenate(self.contour.candidates))
+        self._contour_basis = point_basis(model, SurfacePoints.at_vertices(model, self._contour_vertices))
         self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
         self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
         self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points, self.iris)
@@ -121,20 +128,27 @@ class FaceFitter:
         if width <= 0 or height <= 0:
             raise UsageError(f"image_size must be positive, got {image_size}")
         m = self.model
-        obs = face.points_px[:, :2].astype(np.float64)
-        weights = self.correspondence.weight.copy()
+        rows, basis, gaze_basis = self._subset(options.num_points)
+        obs = face.points_px[rows, :2].astype(np.float64)
+        weights = self.correspondence.weight[rows].copy()
         # Stage 1: pose, focal, identity and expression from the face landmarks, gaze shapes held at 0.
         res = fit_landmarks(
-            self.basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
+            basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
             expression_bounds=m.expression_bounds, free_expression=~self.gaze_shapes,
         )
         if options.gaze and m.eyes is not None:
-            # Stage 2: the iris points join and move with the eyeLook weights (linearized eye rig), warm-started.
-            weights[self.iris] = options.iris_weight
-            res = fit_landmarks(
-                self.gaze_basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
-                expression_bounds=m.expression_bounds, init=res,
+            # Stage 2: identity fixed, the iris points join and move with the eyeLook weights (linearized eye rig);
+            # warm-started, so a few iterations over the expression and pose suffice.
+            weights[-len(self.iris):] = options.iris_weight
+            gb = gaze_basis
+            ni = gb.num_identity
+            fixed = PointBasis(gb.mean + gb.shape[:, :, :ni] @ res.identity, gb.shape[:, :, ni:], 0, gb.num_expression)
+            stage2 = fit_landmarks(
+                fixed, obs, image_size, weights=weights, focal_px=options.focal_px, options=replace(
+                    options.landmarks, num_identity=0, iterations=options.gaze_iterations),
+                expression_bounds=m.expression_bounds, init=replace(res, identity=np.zeros(0)),
             )
+            res = replace(stage2, identity=res.identity)
         expression = res.expression
         params = FaceParams(
             identity=torch.tensor(res.identity[None], dtype=torch.float32),
@@ -148,14 +162,28 @@ class FaceFitter:
 
     # -- steps ----------------------------------------------------------------------------------------------------
 
+    def _subset(self, num_points: int) -> tuple[np.ndarray, PointBasis, PointBasis]:
+        """The ``num_points`` most reliable face landmarks followed by the 10 iris points, and their bases."""
+        if num_points not in self._subsets:
+            if not 10 <= num_points <= 468:
+                raise UsageError(f"num_points must be in [10, 468], got {num_points}")
+            face_rows = np.sort(np.argsort(-self.correspondence.weight[:468], kind="stable")[:num_points])
+            rows = np.r_[face_rows, self.iris]
+
+            def take(b: PointBasis) -> PointBasis:
+                return PointBasis(b.mean[rows], np.ascontiguousarray(b.shape[rows]), b.num_identity, b.num_expression)
+
+            self._subsets[num_points] = (rows, take(self.basis), take(self.gaze_basis))
+        return self._subsets[num_points]
+
     def _landmarks_68(self, res: LandmarkFitResult, expression: np.ndarray, contour: bool) -> np.ndarray:
         m = self.model
         world = self.ibug68.positions(res.identity, expression) @ res.rotation.T + res.translation
         lm68 = project_points(world, res.focal_px, res.principal_px)
         if not contour:
             return lm68
-        cand = np.unique(np.concatenate(self.contour.candidates))
-        verts = _vertices_at(m, cand, res.identity, expression) @ res.rotation.T + res.translation
+        cand = self._contour_vertices
+        verts = self._contour_basis.positions(res.identity, expression) @ res.rotation.T + res.translation
         px = np.zeros((m.num_vertices, 2))
         px[cand] = project_points(verts, res.focal_px, res.principal_px)
         # The subject's +x side faces away from the camera when the model x axis points away from it.
@@ -207,14 +235,6 @@ def _rig_iris_rows(
         delta = ((moved - rest)[tri] * bary).sum(1)  # (10, 3): rig motion of the iris points at weight 1
         shape[iris, :, model.num_identity + k] = delta
     return PointBasis(basis.mean, shape, basis.num_identity, basis.num_expression)
-
-
-def _vertices_at(model: MorphableModel, idx: np.ndarray, identity: np.ndarray, expression: np.ndarray) -> np.ndarray:
-    """(n,) vertex indices -> (n, 3) model-frame positions (no eye rig: these are skin vertices)."""
-    t = model.template.numpy()[idx].astype(np.float64)
-    t += np.einsum("k,kvc->vc", identity, model.identity_basis.numpy()[:, idx])
-    t += np.einsum("k,kvc->vc", expression, model.expression_basis.numpy()[:, idx])
-    return t
 
 
 def reconstruct_image(
