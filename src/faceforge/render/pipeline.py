@@ -111,9 +111,23 @@ class RenderResult:
 
 
 def default_camera(model: MorphableModel, mesh: Mesh, width: int, height: int) -> Camera:
-    """A front perspective camera (20 degree field of view) framing the face region (or the whole mesh)."""
-    points = mesh.vertices[:, model.regions["face"]] if "face" in model.regions else mesh.vertices
-    return look_at_face_camera(points[:1], width, height, padding=1.05)
+    """A front perspective camera (20 degree field of view) framing the head of batch row 0.
+
+    Frames the bounding sphere of the drawn vertices that lie (on the neutral template) no lower than 1 cm under
+    the chin landmark (iBUG 8), so the neck and shoulders of ICT-FaceKit do not shrink the face; the sphere keeps
+    every yaw of a turntable in the picture.
+    """
+    drawn = torch.unique(mesh.faces)
+    if model.landmark_indices.numel() > 8:
+        chin_y = model.template[model.landmark_indices[8], 1]
+        head = drawn[model.template[drawn, 1] >= chin_y - 1.0 * _cm(model)]
+        drawn = head if head.numel() else drawn
+    return look_at_face_camera(mesh.vertices[:1, drawn], width, height, padding=1.02)
+
+
+def _cm(model: MorphableModel) -> float:
+    """One centimetre in model units."""
+    return {"cm": 1.0, "m": 0.01, "mm": 10.0}.get(model.units, 1.0)
 
 
 def vertex_albedo(model: MorphableModel) -> torch.Tensor:
