@@ -37,3 +37,15 @@ def ict_model() -> MorphableModel:
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+# --- golden images (tests/test_render_golden.py): ``pytest --regen-golden`` rewrites tests/golden/*.png ---
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="rewrite the golden images in tests/golden/")
+
+
+@pytest.fixture(scope="session")
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
