@@ -28,6 +28,7 @@ import torch
 from faceforge.assets import ict_manifest, load_model
 from faceforge.camera.build import crop_camera
 from faceforge.datasets.pts import read_pts
+from faceforge.detect.blazeface import box_iou
 from faceforge.detect.faces import DetectFacesOptions, detect_faces
 from faceforge.errors import NoFaceError
 from faceforge.fit.reconstruct import FaceFitter, ReconstructOptions
@@ -94,11 +95,14 @@ def main() -> None:
     for pts in sorted(args.images.glob("*.pts")):
         gt = read_pts(pts)
         image = read_image(pts.with_suffix(".jpg"))
-        box = (*gt.min(0), *gt.max(0))
+        box = np.r_[gt.min(0), gt.max(0)]
         try:
-            face = detect_faces(image, DetectFacesOptions(select="bbox", bbox_px=box))[0]
+            found = detect_faces(image, DetectFacesOptions(select="all"))
         except NoFaceError:
             continue
+        face = max(found, key=lambda f: float(box_iou(box, np.asarray(f.bbox_px, dtype=np.float64)[None])[0]))
+        if float(box_iou(box, np.asarray(face.bbox_px, dtype=np.float64)[None])[0]) < 0.3:
+            continue  # the annotated face was not detected (another face would be measured)
         rec = fitter.fit_face(face, (image.shape[1], image.shape[0]))
         records.append((pts.name, gt, face, (image.shape[1], image.shape[0]), surface_hits(fitter, rec, gt, faces_idx)))
     print(f"{len(records)} faces fitted in {time.time() - t0:.0f} s")
