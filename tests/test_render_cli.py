@@ -85,6 +85,10 @@ def test_render_errors(params_file: Path, tmp_path: Path, capsys: pytest.Capture
     assert main(["render", str(params_file), "-o", str(tmp_path / "no" / "x.png")]) == 2
     texture_on_mask = ["--what", "mask", "--texture", "t.png", "-o", str(tmp_path / "x.png")]
     assert main(["render", str(params_file), *texture_on_mask]) == 2
+    texture = tmp_path / "skin.png"
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(texture)
+    assert main(["render", str(params_file), "--texture", str(texture), "-o", str(tmp_path / "x.png")]) == 2
+    assert "a texture needs a model with UV coordinates" in capsys.readouterr().err
     assert not list(tmp_path.glob("x*"))
 
 

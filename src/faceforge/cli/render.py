@@ -74,7 +74,7 @@ def _read_texture(path: Path) -> torch.Tensor:
     """(1, Ht, Wt, 3) float32 linear albedo in [0, 1] from an sRGB image file."""
     from faceforge.io.image import read_image
 
-    srgb = torch.from_numpy(read_image(path)).to(torch.float32) / 255.0
+    srgb = torch.tensor(read_image(path), dtype=torch.float32) / 255.0
     linear = torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
     return linear[None]
 

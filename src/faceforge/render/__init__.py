@@ -27,6 +27,7 @@ from faceforge.render.gbuffers import (
 )
 from faceforge.render.interpolate import differentiable_barycentrics, interpolate
 from faceforge.render.parts import DEFAULT_HIDDEN_REGIONS, region_face_indices, select_faces, visible_face_indices
+from faceforge.render.pipeline import RENDER_KINDS, RenderOptions, RenderResult, render_model
 from faceforge.render.rasterize import RasterOptions, rasterize
 from faceforge.render.reference import rasterize_reference
 from faceforge.render.sample import SampleOptions, VertexSamples, sample_image, sample_vertex_colors
@@ -42,8 +43,11 @@ __all__ = [
     "DEFAULT_HIDDEN_REGIONS",
     "LABEL_BACKGROUND",
     "LABEL_OTHER",
+    "RENDER_KINDS",
     "Fragments",
     "RasterOptions",
+    "RenderOptions",
+    "RenderResult",
     "SampleOptions",
     "VertexSamples",
     "differentiable_barycentrics",
@@ -55,6 +59,7 @@ __all__ = [
     "region_face_indices",
     "render_depth",
     "render_mask",
+    "render_model",
     "render_normals",
     "render_pncc",
     "render_segmentation",

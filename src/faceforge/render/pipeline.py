@@ -157,6 +157,16 @@ def vertex_albedo(model: MorphableModel) -> torch.Tensor:
     return albedo
 
 
+def _textured_triangles(model: MorphableModel) -> torch.Tensor:
+    """(F,) bool: triangles that take a skin texture (ICT: all but the eye, teeth and gum materials)."""
+    out = torch.ones(model.num_faces, dtype=torch.bool)
+    if model.face_groups is not None:
+        for name in MATERIAL_ALBEDO:
+            if name in model.group_names:
+                out &= model.face_groups != model.group_names.index(name)
+    return out
+
+
 def spin_about_vertical(vertices: torch.Tensor, yaw_rad: torch.Tensor) -> torch.Tensor:
     """(1, V, 3) vertices turned about the world +y axis through their bounding-box centre -> (K, V, 3)."""
     centre = (vertices.amin(1) + vertices.amax(1)) / 2.0  # (1, 3)
@@ -189,7 +199,8 @@ def render_model(
         camera: batch 1 or B; None makes ``default_camera`` of size ``image_size``.
         options: what to render and how.
         texture: (1, Ht, Wt, 3) float albedo texture in [0, 1] (linear) for ``shaded``, sampled at UVs in [0, 1]
-            (the face skin's tile for ICT-FaceKit); pixels with UVs outside use the vertex albedo.
+            (the face skin's tile for ICT-FaceKit); pixels with UVs outside, and ICT's eye, teeth and gum materials
+            (which reuse the first tile), keep the vertex albedo.
         image_size: (width, height) of the default camera.
     Returns:
         RenderResult.
@@ -198,7 +209,8 @@ def render_model(
         raise UsageError(f"what: expected one of {', '.join(RENDER_KINDS)}, got {options.what!r}")
     if options.turntable_views < 0:
         raise UsageError(f"turntable_views: expected >= 0, got {options.turntable_views}")
-    mesh = select_faces(evaluate(model, params), visible_face_indices(model, options.hidden_regions))
+    drawn = visible_face_indices(model, options.hidden_regions)
+    mesh = select_faces(evaluate(model, params), drawn)
     if camera is None:
         camera = default_camera(model, mesh, *image_size)
     if options.turntable_views:
@@ -206,7 +218,7 @@ def render_model(
         mesh = Mesh(spin_about_vertical(mesh.vertices[:1], yaw), mesh.faces, mesh.uv, mesh.uv_faces)
     with torch.no_grad():
         frags = rasterize(mesh, camera)
-        return _shade(model, mesh, camera, frags, options, texture)
+        return _shade(model, mesh, camera, frags, options, texture, drawn)
 
 
 def _shade(
@@ -216,6 +228,7 @@ def _shade(
     frags: Fragments,
     options: RenderOptions,
     texture: torch.Tensor | None,
+    drawn: torch.Tensor,
 ) -> RenderResult:
     what = options.what
     mask = render_mask(frags)
@@ -248,8 +261,9 @@ def _shade(
             if mesh.uv is None:
                 raise UsageError("a texture needs a model with UV coordinates")
             uv = render_uv(mesh, frags)
-            in_tile = ((uv >= 0.0) & (uv <= 1.0)).all(-1, keepdim=True)
-            albedo = torch.where(in_tile, sample_texture(texture, uv), albedo)
+            textured = _textured_triangles(model)[drawn][frags.face_index.clamp_min(0)]  # (B, H, W)
+            in_tile = ((uv >= 0.0) & (uv <= 1.0)).all(-1) & textured
+            albedo = torch.where(in_tile[..., None], sample_texture(texture, uv), albedo)
         normals = render_normals(mesh, camera, frags, frame="world")
         linear = shade_lambertian(albedo, normals, _lights(camera, options, frags.batch_size), mask, options.background)
         image = to_uint8(linear_to_srgb(linear))
