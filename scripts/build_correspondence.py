@@ -114,6 +114,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--picture", type=Path, default=Path("/tmp/correspondence.png"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--identities", type=int, default=8, help="identities rendered (every other one with expressions)")
+    ap.add_argument("--max-yaw", type=int, default=40, help="largest yaw of the training views, degrees")
     args = ap.parse_args()
     t0 = time.time()
     model = load_model()
@@ -124,10 +126,21 @@ def main() -> None:
     albedo = vertex_albedo(model)
     det_opts = DetectFacesOptions()
 
+    mouth_eye = [k for k, n in enumerate(model.expression_names) if n.startswith(("mouth", "jaw", "brow", "eyeBlink",
+                                                                                     "eyeSquint", "cheek"))]
+
+    def sample_expression(neutral: bool) -> np.ndarray:
+        e = np.zeros(model.num_expression)
+        if not neutral:  # a few moderate activations: the correspondence must hold on expressive faces too
+            k = rng.choice(mouth_eye, 3, replace=False)
+            e[k] = rng.uniform(0.0, 0.5, 3)
+        return e
+
     def views(identities, yaws, pitches):
-        for ident in identities:
-            p = FaceParams(torch.tensor(ident[None], dtype=torch.float32), torch.zeros(1, model.num_expression),
-                           torch.zeros(1, 3), torch.zeros(1, 3))
+        for n, ident in enumerate(identities):
+            expr = sample_expression(neutral=n % 2 == 0)
+            p = FaceParams(torch.tensor(ident[None], dtype=torch.float32),
+                           torch.tensor(expr[None], dtype=torch.float32), torch.zeros(1, 3), torch.zeros(1, 3))
             mesh = evaluate(model, p)
             normals = vertex_normals(mesh.vertices, mesh.faces)[0].numpy()
             for yaw in yaws:
@@ -139,10 +152,12 @@ def main() -> None:
                         continue
                     yield mesh, normals, img, ids, bary, cam, det, yaw, pitch
 
-    train_ids = [np.zeros(model.num_identity)] + [rng.normal(0, 0.6, model.num_identity) for _ in range(3)]
+    train_ids = [np.zeros(model.num_identity)] + [rng.normal(0, 0.7, model.num_identity)
+                                                  for _ in range(args.identities - 1)]
     samples: list[list[tuple[int, np.ndarray, float]]] = [[] for _ in range(468)]
     n_views = 0
-    for _mesh, _normals, _img, ids, bary, _cam, det, yaw, pitch in views(train_ids, range(-30, 31, 10), (-15, 0, 15)):
+    yaws = range(-args.max_yaw, args.max_yaw + 1, 10)
+    for _mesh, _normals, _img, ids, bary, _cam, det, yaw, pitch in views(train_ids, yaws, (-20, -10, 0, 10, 20)):
         n_views += 1
         pts = det.points_px[:468, :2]
         for lm, (x, y) in enumerate(pts):
@@ -213,7 +228,8 @@ def main() -> None:
         "model": "ict-facekit",
         "model_commit": ict_manifest()["commit"],
         "triangulation": "quads (a,b,c,d) -> (a,b,c),(a,c,d); triangle indices into the triangulated OBJ",
-        "made_by": f"python scripts/build_correspondence.py --seed {args.seed}",
+        "made_by": f"python scripts/build_correspondence.py --seed {args.seed} --identities {args.identities} "
+        f"--max-yaw {args.max_yaw}",
         "training_views": n_views,
         "quality": quality,
         "face_index": face_index.tolist(),
