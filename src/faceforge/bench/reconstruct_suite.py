@@ -28,11 +28,9 @@ def dev_data_dir() -> Path:
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    from faceforge.detect.blazeface import box_iou
+
+    return float(box_iou(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)[None])[0])
 
 
 def _row(case: str, times_ms: list[float], notes: dict) -> BenchRow:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from faceforge.errors import UsageError
 
 # Modules that register suites when imported; add yours here.
-SUITE_MODULES = ("faceforge.bench.model_suite", "faceforge.bench.render_suite")
+SUITE_MODULES = ("faceforge.bench.model_suite", "faceforge.bench.render_suite", "faceforge.bench.reconstruct_suite")
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,19 @@ Two kinds:
   the neutral template from its iBUG-68 landmarks (model frame: +x subject's left, +y up, +z out of the face, cm).
   Each ``face`` vertex gets at most one label, tested in this order:
 
-  - ``ears``: |x| > |x of landmark 0/16| - 0.1 cm and z < z of landmark 0/16 - 0.4 cm (behind the jaw's top end);
+  - ``ears``: |x| > |x of landmark 0/16| - 0.1 cm and z < z of landmark 0/16 - 0.4 cm (behind the jaw's top end),
+    between 1 cm under the subnasale (33) and 1.5 cm above the jaw's top end;
   - ``eyes``: within the box of the eye landmarks (36-47) grown by 1.0 cm sideways, up to the brow landmarks' lower
     edge and 1.2 cm below the lower lids (lids and eye corners);
   - ``nose``: |x| <= half the alar width (31-35) + 0.5 cm, y between the nose-bridge top (27) and 0.4 cm under the
     subnasale (33), and z above the inner eye corners' z;
   - ``mouth``: within the box of the mouth landmarks (48-67) grown by 0.8 cm;
-  - ``forehead``: above the brow landmarks (17-26) highest point;
-  - ``cheeks``: x between the eye-box outer edge and the nose, y between the mouth-box top and the eye-box bottom,
-    plus everything at that height out to the jaw contour;
-  - ``chin_jaw``: the remaining face vertices below the mouth's top.
+  - ``forehead``: from the brows' lowest landmark (17-26) up to 5 cm above their highest, in front of the ears
+    (brows included);
+  - ``cheeks``: y between the mouth box's bottom and the eye box's bottom, outside half the nose width, in front
+    of the ears;
+  - ``chin_jaw``: below the mouth box's top and above the jaw line (landmarks 0-16, interpolated in x) minus 1 cm, in
+    front of the ears (the neck stays unlabelled).
 
   Vertices that match none stay unlabelled within ``face`` (temples, back of the face mesh). A picture of these
   regions is in docs/images/regions.png (``python scripts/render_regions.py``).
@@ -64,7 +67,9 @@ def ict_regions(template: np.ndarray, landmark_indices: np.ndarray) -> dict[str,
         label[(label < 0) & mask] = k
 
     jaw_top = lm[[0, 16]]
-    assign(0, (np.abs(x) > np.abs(jaw_top[:, 0]).mean() - 0.1) & (z < jaw_top[:, 2].mean() - 0.4))
+    x0, z0, y0 = np.abs(jaw_top[:, 0]).mean(), jaw_top[:, 2].mean(), jaw_top[:, 1].mean()
+    front = z > z0 - 0.4
+    assign(0, (np.abs(x) > x0 - 0.1) & (z < z0 - 0.4) & (y >= lm[33, 1] - 1.0) & (y <= y0 + 1.5))
 
     eye = lm[36:48]
     brow = lm[17:27]
@@ -84,9 +89,12 @@ def ict_regions(template: np.ndarray, landmark_indices: np.ndarray) -> dict[str,
     lo, hi = mouth.min(0) - 0.8, mouth.max(0) + 0.8
     assign(3, (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]))
 
-    assign(4, y > brow[:, 1].max())
-    assign(5, (y <= eye_bottom) & (y >= hi[1]) & (np.abs(x) > nose_half * 0.5))
-    assign(6, y < hi[1])
+    assign(4, (y > brow[:, 1].min()) & (y <= brow[:, 1].max() + 5.0) & front)
+    assign(5, (y <= eye_bottom) & (y >= lo[1]) & (np.abs(x) > nose_half * 0.5) & front)
+    jaw = lm[0:17]
+    order = np.argsort(jaw[:, 0])
+    jaw_line_y = np.interp(x, jaw[order, 0], jaw[order, 1])
+    assign(6, (y < hi[1]) & (y >= jaw_line_y - 1.0) & front)
 
     for k, name in enumerate(FACE_SUBREGIONS):
         regions[name] = face_idx[label == k]
