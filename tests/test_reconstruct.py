@@ -151,3 +151,13 @@ def test_reconstruct_all_faces_and_no_face_exit_code(astronaut_png, tmp_path, ca
     assert main(["reconstruct", str(blank), "-o", str(out)]) == 4
     assert "blank.png" in capsys.readouterr().err
     assert not (out / "blank").exists()
+
+
+def test_reconstruct_usage_errors(astronaut_png, tmp_path, capsys) -> None:
+    assert main(["reconstruct", str(astronaut_png), "-o", str(tmp_path), "--tiles", "0"]) == 2
+    assert main(["reconstruct", str(astronaut_png), "-o", str(tmp_path), "--focal", "-5"]) == 2
+    assert main(["reconstruct", str(astronaut_png), "-o", str(tmp_path), "--bbox", "1,2,3"]) == 2
+    assert main(["reconstruct", str(astronaut_png)]) == 2  # -o is required
+    err = capsys.readouterr().err
+    assert "--tiles must be at least 1" in err and "--focal must be positive" in err
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from faceforge.assets import load_model
+from faceforge.detect.detector import FaceDetectorOptions
 from faceforge.detect.faces import DetectFacesOptions, parse_bbox
 from faceforge.errors import FaceforgeError, UsageError
 from faceforge.fit.landmark_fit import LandmarkFitOptions
@@ -45,17 +46,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--all-faces", action="store_true", help="reconstruct every face (OUTDIR/NAME/face_K/)")
     g.add_argument("--bbox", type=str, help="x0,y0,x1,y1: reconstruct the face overlapping this box the most")
     p.add_argument("--focal", type=float, help="known focal length in pixels (default: estimated)")
+    p.add_argument("--tiles", type=int, default=1,
+                   help="also search N x N overlapping tiles for small faces (group photos; default 1 = off)")
     p.add_argument("--no-gaze", action="store_true", help="do not estimate the gaze from the irises")
     p.set_defaults(func=_run)
 
 
 def options_from_args(args: argparse.Namespace) -> tuple[DetectFacesOptions, ReconstructOptions]:
+    if args.tiles < 1:
+        raise UsageError(f"--tiles must be at least 1, got {args.tiles}")
+    detector = FaceDetectorOptions(tiles=args.tiles)
     if args.all_faces:
-        det = DetectFacesOptions(select="all")
+        det = DetectFacesOptions(detector=detector, select="all")
     elif args.bbox:
-        det = DetectFacesOptions(select="bbox", bbox_px=parse_bbox(args.bbox))
+        det = DetectFacesOptions(detector=detector, select="bbox", bbox_px=parse_bbox(args.bbox))
     else:
-        det = DetectFacesOptions()
+        det = DetectFacesOptions(detector=detector)
     if args.focal is not None and args.focal <= 0:
         raise UsageError(f"--focal must be positive, got {args.focal}")
     return det, ReconstructOptions(landmarks=LandmarkFitOptions(), focal_px=args.focal, gaze=not args.no_gaze)
