@@ -106,14 +106,7 @@ class FaceFitter:
         self._contour_basis = point_basis(model, SurfacePoints.at_vertices(model, self._contour_vertices))
         self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
         self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
-        self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points, self.iris)
-        # Identity modes also shift the eyeballs; if the iris rows followed them, an iris offset could be explained
-        # as an eyeball shift instead of a gaze. Tie each eye's iris rows to the identity motion of its eyelid ring
-        # (the eyeball sits behind the lid opening): then only the gaze moves the iris relative to the lids.
-        ni = model.num_identity
-        for iris, lids in ((RIGHT_IRIS, RIGHT_EYELID), (LEFT_IRIS, LEFT_EYELID)):
-            ring = self.basis.shape[list(lids), :, :ni].mean(0)
-            self.gaze_basis.shape[list(iris), :, :ni] = ring
+        self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points)
 
     def fit_face(
         self, face: FaceLandmarks, image_size: tuple[int, int], options: ReconstructOptions = ReconstructOptions()
@@ -210,18 +203,24 @@ def _axis_angle(rot: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(rot, dtype=np.float64))[0].ravel()
 
 
-def _rig_iris_rows(
-    model: MorphableModel, basis: PointBasis, points: SurfacePoints, iris: np.ndarray
-) -> PointBasis:
-    """A copy of ``basis`` whose iris rows move with the eyeLook weights.
+def _rig_iris_rows(model: MorphableModel, basis: PointBasis, points: SurfacePoints) -> PointBasis:
+    """A copy of ``basis`` (rows = the 478 detector points) whose iris rows move with the eyeLook weights.
 
     The eye rig turns the eyeballs (``EyeRig``); for fitting it is linearized as the chord from weight 0 to weight 1
     (the same linearization the GLB export uses for its morph targets): at 35 degrees the chord's midpoint lies
     0.2 mm from the arc, well below what an iris detector resolves.
+
+    Identity modes also shift the eyeballs; if the iris rows followed them, an iris offset could be explained as an
+    eyeball shift instead of a gaze. Each eye's iris rows therefore follow the identity motion of its eyelid ring
+    (the eyeball sits behind the lid opening): only the gaze moves the iris relative to the lids.
     """
     if model.eyes is None:
         return basis
+    iris = np.array(RIGHT_IRIS + LEFT_IRIS)
     shape = basis.shape.copy()
+    ni = model.num_identity
+    for iris_rows, lids in ((RIGHT_IRIS, RIGHT_EYELID), (LEFT_IRIS, LEFT_EYELID)):
+        shape[list(iris_rows), :, :ni] = basis.shape[list(lids), :, :ni].mean(0)
     zero = FaceParams.zeros(1, model.num_identity, model.num_expression)
     rest = evaluate(model, zero).vertices[0].numpy()
     tri = model.faces.numpy()[points.face_index[iris]]
