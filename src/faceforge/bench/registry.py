@@ -17,11 +17,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from faceforge.errors import UsageError
 
 # Modules that register suites when imported; add yours here.
-SUITE_MODULES = ("faceforge.bench.model_suite", "faceforge.bench.render_suite", "faceforge.bench.reconstruct_suite")
+SUITE_MODULES = ("faceforge.bench.model_suite", "faceforge.bench.render_suite", "faceforge.bench.reconstruct_suite",
+                 "faceforge.bench.eval_suites")
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,14 @@ class BenchOptions:
         threads: torch intra-op threads (Numba kernels here are single-threaded anyway).
         repeats: timed runs per case (after ``warmup`` untimed runs).
         warmup: untimed runs per case.
+        figures_dir: where suites may write PNG figures (plots of metrics), or None to write none.
     """
 
     quick: bool = False
     threads: int = 1
     repeats: int = 30
     warmup: int = 3
+    figures_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def _run(args: argparse.Namespace) -> int:
     saved = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    options = BenchOptions(quick=args.quick, threads=args.threads)
+    figures = None if args.no_write else args.output_dir / "images"
+    options = BenchOptions(quick=args.quick, threads=args.threads, figures_dir=figures)
     info = machine_info(options)
     flags = ["--suite", *names] if args.suite else []
     flags += ["--quick"] if args.quick else []

@@ -85,13 +85,14 @@ def read_aflw2000(path: Path) -> Aflw2000Annotation:
         InputError: missing/unreadable file, not a MATLAB file, missing ``pt3d_68``/``Pose_Para`` or wrong shapes.
     """
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         data = scipy.io.loadmat(str(path))
-    except (OSError, ValueError, TypeError, NotImplementedError) as exc:
+    except (OSError, ValueError, TypeError, NotImplementedError, EOFError, MatReadError) as exc:
         raise InputError(f"{path}: cannot read MATLAB file ({exc})") from None
     pts = _array(path, data, "pt3d_68", (3, 68), True)
     pose = _array(path, data, "Pose_Para", (7,), True)

@@ -86,14 +86,17 @@ def plot_error_curves(
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         pts = [px(float(x) * x_scale, float(y)) for x, y in zip(curve.thresholds, curve.fractions, strict=True)]
         draw.line(pts, fill=colour, width=3)
+    # Legend in the lower right corner (cumulative curves rise from the left, so it is usually empty there).
     legend_w = max(draw.textlength(label, font=small) for label in curves) + 64
-    draw.rectangle([left + 6, top + 4, left + 6 + legend_w, top + 24 + 22 * (len(curves) - 1)], fill=(255, 255, 255),
-                   outline=(200, 200, 200))
+    legend_h = 20 + 22 * (len(curves) - 1)
+    x0 = width - right - 8 - legend_w
+    y0 = height - bottom - 8 - legend_h
+    draw.rectangle([x0, y0, x0 + legend_w, y0 + legend_h], fill=(255, 255, 255), outline=(200, 200, 200))
     for k, label in enumerate(curves):
         colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
-        ly = top + 14 + 22 * k
-        draw.line([(left + 14, ly), (left + 44, ly)], fill=colour, width=3)
-        draw.text((left + 52, ly), label, fill=(0, 0, 0), font=small, anchor="lm")
+        ly = y0 + 10 + 22 * k
+        draw.line([(x0 + 8, ly), (x0 + 38, ly)], fill=colour, width=3)
+        draw.text((x0 + 46, ly), label, fill=(0, 0, 0), font=small, anchor="lm")
     return np.asarray(img)
 
 

@@ -85,20 +85,54 @@ def closest_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np
     v = np.select(regions, [zero, one, t_ab, zero, zero, 1.0 - t_bc], v_in)
     w = np.select(regions, [zero, zero, zero, one, t_ac, t_bc], w_in)
     bary = np.stack([1.0 - v - w, v, w], -1)
-    # A degenerate triangle can leave 0/0 in the face region; fall back to its nearest corner.
-    bad = ~np.isfinite(bary).all(-1)
-    if bad.any():
-        corners = np.stack(np.broadcast_arrays(a, b, c), -2)  # (..., 3, 3)
-        dist = np.linalg.norm(corners - points[..., None, :], axis=-1)
-        bary = np.where(bad[..., None], np.eye(3)[np.argmin(dist, -1)], bary)
-    return bary
+    # Zero-area triangles: the closest point of their longest side (Ericson's regions assume a proper triangle).
+    flat = (np.cross(ab, ac) ** 2).sum(-1) == 0.0
+    if flat.any():
+        bc = c - b
+        lengths = np.stack([(ab * ab).sum(-1), (ac * ac).sum(-1), (bc * bc).sum(-1)], -1)
+        side = np.argmax(lengths, -1)
+        start = np.where((side == 2)[..., None], b, a)
+        direction = np.select([side[..., None] == 0, side[..., None] == 1], [ab, ac], bc)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ((points - start) * direction).sum(-1) / np.max(lengths, -1)
+        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+        seg = np.select([side[..., None] == 0, side[..., None] == 1],
+                        [np.stack([1 - t, t, 0 * t], -1), np.stack([1 - t, 0 * t, t], -1)],
+                        np.stack([0 * t, 1 - t, t], -1))
+        bary = np.where(flat[..., None], seg, bary)
+    return np.nan_to_num(bary, nan=1.0 / 3.0)  # (only for triangles too thin to have a finite normal direction)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _closest_on_segment(px, py, pz, ax, ay, az, bx, by, bz):  # pragma: no cover - compiled
+    """Parameter t in [0, 1] of the closest point a + t (b - a) of a segment (0 for a zero-length one)."""
+    dx, dy, dz = bx - ax, by - ay, bz - az
+    length2 = dx * dx + dy * dy + dz * dz
+    if length2 == 0.0:
+        return 0.0
+    t = ((px - ax) * dx + (py - ay) * dy + (pz - az) * dz) / length2
+    return min(max(t, 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _closest_one(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):  # pragma: no cover - compiled
     """Closest point of one triangle to one point (Ericson 5.1.5): returns barycentric (u, v, w)."""
     abx, aby, abz = bx - ax, by - ay, bz - az
     acx, acy, acz = cx - ax, cy - ay, cz - az
+    nx, ny, nz = aby * acz - abz * acy, abz * acx - abx * acz, abx * acy - aby * acx
+    if nx * nx + ny * ny + nz * nz == 0.0:
+        # Zero area: the triangle is its longest side (or a point).
+        lab = abx * abx + aby * aby + abz * abz
+        lac = acx * acx + acy * acy + acz * acz
+        lbc = (cx - bx) ** 2 + (cy - by) ** 2 + (cz - bz) ** 2
+        if lab >= lac and lab >= lbc:
+            t = _closest_on_segment(px, py, pz, ax, ay, az, bx, by, bz)
+            return 1.0 - t, t, 0.0
+        if lac >= lbc:
+            t = _closest_on_segment(px, py, pz, ax, ay, az, cx, cy, cz)
+            return 1.0 - t, 0.0, t
+        t = _closest_on_segment(px, py, pz, bx, by, bz, cx, cy, cz)
+        return 0.0, 1.0 - t, t
     d1 = abx * (px - ax) + aby * (py - ay) + abz * (pz - az)
     d2 = acx * (px - ax) + acy * (py - ay) + acz * (pz - az)
     if d1 <= 0.0 and d2 <= 0.0:
@@ -124,19 +158,12 @@ def _closest_one(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):  # pragma: no 
         w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
         return 0.0, 1.0 - w, w
     denom = va + vb + vc
-    if not denom > 0.0:  # degenerate triangle: the nearest corner
-        da = (px - ax) ** 2 + (py - ay) ** 2 + (pz - az) ** 2
-        db = (px - bx) ** 2 + (py - by) ** 2 + (pz - bz) ** 2
-        dc = (px - cx) ** 2 + (py - cy) ** 2 + (pz - cz) ** 2
-        if da <= db and da <= dc:
-            return 1.0, 0.0, 0.0
-        return (0.0, 1.0, 0.0) if db <= dc else (0.0, 0.0, 1.0)
     v = vb / denom
     w = vc / denom
     return 1.0 - v - w, v, w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _scan_candidates(points, rows, indptr, tri_ids, verts, faces, best_d2, best_f, best_b):  # pragma: no cover
     """For query ``rows[i]`` test triangles ``tri_ids[indptr[i]:indptr[i + 1]]``; keep the nearest (in place)."""
     for i in range(rows.shape[0]):
