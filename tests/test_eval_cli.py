@@ -54,7 +54,7 @@ def test_eval_errors_are_one_line_with_exit_codes(tmp_path: Path, capsys: pytest
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["eval", "landmarks", "--images", str(tmp_path / "empty")]) == 3
-    assert "no NAME.pts with a NAME.jpg" in capsys.readouterr().err
+    assert "no NAME.pts (or NAME.mat) with a NAME.jpg" in capsys.readouterr().err
     assert main(["eval", "landmarks", "--images", str(tmp_path), "--plot", str(tmp_path / "c.jpg")]) == 2
     assert "expected a .png path" in capsys.readouterr().err
     assert main(["eval", "synthetic", "--count", "0"]) == 2
@@ -94,3 +94,16 @@ def test_eval_landmarks_on_rendered_faces(ict_model, tmp_path: Path, capsys: pyt
     assert out["summary"]["faceforge"]["nme_mean_pct"] < 10.0
     assert "faceforge" in capsys.readouterr().out
     assert read_image(tmp_path / "ced.png").shape == (480, 720, 3)
+    # The same face as an AFLW2000-3D style annotation (NAME.jpg + NAME.mat with pt3d_68).
+    import scipy.io
+
+    aflw = tmp_path / "aflw"
+    aflw.mkdir()
+    s = faces.sample(3)
+    write_image(aflw / "image00003.jpg", s.image)
+    scipy.io.savemat(str(aflw / "image00003.mat"), {
+        "pt3d_68": np.r_[s.landmarks_68_px.T, np.zeros((1, 68))], "Pose_Para": np.zeros((1, 7))})
+    assert main(["eval", "landmarks", "--images", str(aflw), "--json", str(tmp_path / "a.json")]) == 0
+    rec = json.loads((tmp_path / "a.json").read_text())["records"]
+    assert len(rec) == 1 and rec[0]["detected"]
+    assert rec[0]["nme_inter_ocular"] == pytest.approx(out["records"][2]["nme_inter_ocular"], abs=0.01)

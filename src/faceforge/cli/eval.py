@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Accuracy figures from one rerunnable command (see docs/BENCHMARKS.md).")
     which = p.add_subparsers(dest="eval_kind", metavar="KIND", required=True)
 
-    lm = which.add_parser("landmarks", help="68-point NME on a folder of NAME.jpg + NAME.pts (300-W style)")
-    lm.add_argument("--images", type=Path, required=True, help="folder of NAME.jpg/.png + NAME.pts (1-based)")
+    lm = which.add_parser("landmarks", help="68-point NME on a folder of NAME.jpg + NAME.pts (300-W) or NAME.mat "
+                          "(AFLW2000-3D)")
+    lm.add_argument("--images", type=Path, required=True,
+                    help="folder of NAME.jpg/.png + NAME.pts (1-based) or NAME.mat (AFLW2000-3D pt3d_68)")
     lm.add_argument("--method", nargs="+", default=["faceforge"], choices=("faceforge", "detector"),
                     help="faceforge: the fitted 68 points; detector: the 10 points the raw 478-point detector has "
                     "(default faceforge)")

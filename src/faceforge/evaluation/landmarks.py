@@ -1,4 +1,5 @@
-"""68-point landmark accuracy on a 300-W style folder (``NAME.jpg`` + ``NAME.pts``, 1-based iBUG-68 annotations).
+"""68-point landmark accuracy on an annotated folder: 300-W style (``NAME.jpg`` + ``NAME.pts``, 1-based iBUG-68) or
+AFLW2000-3D style (``NAME.jpg`` + ``NAME.mat``, ``pt3d_68`` rows x, y; its protocol normalizes by the box).
 
 For each annotation: detect every face of the image (``DetectFacesOptions(select="all")``), take the detection whose
 landmark box overlaps the annotation's box best (IoU >= ``min_iou``, else a detection failure), and score each method:
@@ -138,7 +139,8 @@ class LandmarkEvalResult:
 
 
 def list_annotations(folder: Path) -> list[tuple[Path, Path]]:
-    """(image, annotation) pairs: every ``NAME.pts`` with a ``NAME.jpg/.jpeg/.png`` beside it, sorted by name.
+    """(image, annotation) pairs: every ``NAME.pts`` (else, when the folder has none, every ``NAME.mat``) with a
+    ``NAME.jpg/.jpeg/.png`` beside it, sorted by name.
 
     Raises:
         InputError: not a folder, or no pair in it.
@@ -147,15 +149,27 @@ def list_annotations(folder: Path) -> list[tuple[Path, Path]]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
     pairs = []
-    for pts in sorted(folder.glob("*.pts")):
+    annotations = sorted(folder.glob("*.pts")) or sorted(folder.glob("*.mat"))
+    for pts in annotations:
         image = next((pts.with_suffix(s) for s in IMAGE_SUFFIXES if pts.with_suffix(s).is_file()), None)
         if image is None:
             log.warning("%s: no image beside it, skipped", pts.name)
             continue
         pairs.append((image, pts))
     if not pairs:
-        raise InputError(f"{folder}: no NAME.pts with a NAME.jpg/.png beside it")
+        raise InputError(f"{folder}: no NAME.pts (or NAME.mat) with a NAME.jpg/.png beside it")
     return pairs
+
+
+def read_annotation(path: Path) -> np.ndarray:
+    """(68, 2) float64 0-based pixel landmarks of a ``.pts`` (300-W) or ``.mat`` (AFLW2000-3D, as stored) file."""
+    from faceforge.datasets.aflw2000 import read_aflw2000
+
+    path = Path(path)
+    gt = read_aflw2000(path).landmarks_68_px if path.suffix.lower() == ".mat" else read_pts(path)
+    if gt.shape != (68, 2):
+        raise InputError(f"{path}: expected 68 points, got {len(gt)}")
+    return gt
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -191,9 +205,7 @@ def evaluate_landmark_folder(
     det_options = DetectFacesOptions(detector=FaceDetectorOptions(tiles=options.tiles), select="all")
     records: list[LandmarkRecord] = []
     for k, (image_path, pts_path) in enumerate(pairs):
-        gt = read_pts(pts_path)
-        if gt.shape != (68, 2):
-            raise InputError(f"{pts_path}: expected 68 points, got {len(gt)}")
+        gt = read_annotation(pts_path)
         image = read_image(image_path)
         box = np.r_[gt.min(0), gt.max(0)]
         t0 = time.perf_counter()

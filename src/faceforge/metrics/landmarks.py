@@ -1,4 +1,8 @@
-"""Landmark errors (NME) for the iBUG 68-point scheme."""
+"""Landmark errors for the iBUG 68-point scheme: NME (inter-ocular or box-normalized), per group, on a subset of the
+points, and the summaries of a set of faces (failure rate, cumulative error curve and its area, "AUC@0.08").
+
+All functions take NumPy arrays in pixels (x right, y down) and return NMEs as fractions (x100 for %).
+"""
 
 from __future__ import annotations
 
