@@ -133,6 +133,18 @@ def _versions() -> dict[str, str]:
     return {"faceforge": __version__, "numpy": numpy.__version__, "torch": torch.__version__}
 
 
+def _progress(what: str):
+    """A progress callback printing ``what k/n`` on stderr when it is a terminal (else nothing)."""
+    import sys
+
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{what} {done}/{total}" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+
+    return show
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     from faceforge.io.image import write_image
 
@@ -157,7 +169,7 @@ def _run_landmarks(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-images must be >= 0, got {args.max_images}")
     options = LandmarkEvalOptions(methods=tuple(dict.fromkeys(args.method)), min_iou=args.min_iou,
                                   max_images=args.max_images, tiles=args.tiles)
-    result = evaluate_landmark_folder(args.images, options)
+    result = evaluate_landmark_folder(args.images, options, _progress("annotations"))
     summary = result.summary()
     fr, auc = f"failure_rate_{options.failure_threshold:g}", f"auc_{options.auc_threshold:g}"
     rows = []
@@ -199,7 +211,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
                                    methods=tuple(dict.fromkeys(args.method)), known_focal=args.known_focal,
                                    synthetic=SyntheticOptions(seed=args.seed))
     model = load_model()
-    result = evaluate_synthetic(model, options)
+    result = evaluate_synthetic(model, options, _progress("faces"))
     summary = result.summary()
     rows = []
     for method, s in summary.items():
