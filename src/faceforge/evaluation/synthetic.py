@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from faceforge.datasets.synthetic import SyntheticFaces, SyntheticOptions, Synth
 from faceforge.errors import NoFaceError, UsageError
 from faceforge.metrics.landmarks import nme
 from faceforge.metrics.reconstruction import MeshErrorOptions, compare_meshes, region_errors
-from faceforge.metrics.surface import MeshSurface, vertex_normals_np
+from faceforge.metrics.surface import vertex_normals_np
 from faceforge.morphable.evaluate import evaluate
 from faceforge.morphable.model import MorphableModel
 
@@ -52,7 +52,7 @@ class SyntheticEvalOptions:
         first_index: first face index.
         methods: which of ``SYNTHETIC_METHODS`` to run.
         known_focal: give the fitter the true focal length (else it estimates it).
-        mesh: CD/MNE/CR options (units: the model's to mm).
+        mesh: CD/MNE/CR options (``unit_to_mm`` is set from the model's units).
         synthetic: the synthetic set's options (its seed and distributions).
     """
 
@@ -201,6 +201,10 @@ def evaluate_synthetic(
     ids, regions = evaluation_regions(model)
     recon_faces = surface_faces(model)
     all_faces = model.faces.numpy()
+    units_mm = {"cm": 10.0, "m": 1000.0, "mm": 1.0}
+    if model.units not in units_mm:
+        raise UsageError(f"model units {model.units!r} not supported (cm, m, mm)")
+    mesh_options = replace(options.mesh, unit_to_mm=units_mm[model.units])
     results: list[SyntheticFaceResult] = []
     for k in range(options.count):
         index = options.first_index + k
@@ -232,7 +236,7 @@ def evaluate_synthetic(
                 recon = evaluate(model, rec.params).vertices[0].double().numpy()
             recon_landmarks = faces_set.landmarks_from_vertices(recon)
             errors = compare_meshes(gt_vertices[ids], recon, recon_faces, gt_normals, gt_landmarks, recon_landmarks,
-                                    options.mesh, surface=MeshSurface(recon, recon_faces))
+                                    mesh_options)
             per = region_errors(errors, regions, options.mesh.completeness_threshold_mm)
             results.append(SyntheticFaceResult(
                 index=index, method=method, found=True,
