@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # faceforge's NumPy work is small matrices (a few hundred rows): a second BLAS thread never pays off and, on a
+    # busy machine, turns a 10 ms landmark fit into 200 ms of thread contention. Torch keeps its own setting.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
     try:
         return int(args.func(args))
     except FaceforgeError as exc:
