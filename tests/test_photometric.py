@@ -296,3 +296,13 @@ def test_ict_refinement_improves_a_noisy_landmark_fit(ict_model) -> None:
     assert res.landmark_rms_px[1] < res.landmark_rms_px[0] + 0.2  # stays anchored to the landmarks (5.56 -> 5.59)
     assert _shading_error(m, truth, region, res.sh_coeffs, sh) < 0.08  # 0.029
     assert torch.equal(res.params.expression[0, gaze], rec.params.expression[0, gaze])  # gaze is left alone
+
+    # The same refinement through FaceFitter (ReconstructOptions.refine): refined parameters, iBUG-68 recomputed.
+    refined = fitter.fit_face(det, (w, h), ReconstructOptions(focal_px=700.0, refine=True), image=image)
+    assert refined.photometric is not None
+    torch.testing.assert_close(refined.params.expression, res.params.expression, rtol=0, atol=1e-5)
+    assert refined.rms_px == pytest.approx(res.landmark_rms_px[1], abs=1e-4)
+    moved = np.linalg.norm(refined.landmarks_68_px - rec.landmarks_68_px, axis=1)
+    assert 0.05 < np.median(moved) < 3.0
+    with pytest.raises(UsageError, match="needs the image"):
+        fitter.fit_face(det, (w, h), ReconstructOptions(refine=True))
