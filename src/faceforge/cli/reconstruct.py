@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tiles", type=int, default=1,
                    help="also search N x N overlapping tiles for small faces (group photos; default 1 = off)")
     p.add_argument("--no-gaze", action="store_true", help="do not estimate the gaze from the irises")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=False,
+                   help="photometric refinement after the landmark fit (SH light + albedo; about 1 s per face)")
     p.set_defaults(func=_run)
 
 
@@ -64,7 +66,8 @@ def options_from_args(args: argparse.Namespace) -> tuple[DetectFacesOptions, Rec
         det = DetectFacesOptions(detector=detector)
     if args.focal is not None and args.focal <= 0:
         raise UsageError(f"--focal must be positive, got {args.focal}")
-    return det, ReconstructOptions(landmarks=LandmarkFitOptions(), focal_px=args.focal, gaze=not args.no_gaze)
+    return det, ReconstructOptions(landmarks=LandmarkFitOptions(), focal_px=args.focal, gaze=not args.no_gaze,
+                                   refine=args.refine)
 
 
 def write_face(folder: Path, model: MorphableModel, image: np.ndarray, rec: FaceReconstruction) -> None:

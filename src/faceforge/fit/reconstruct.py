@@ -6,7 +6,9 @@ candidates, the eye-rig data); ``fit_face`` is one call per face:
 1. landmark fit (``fit_landmarks``) of pose, focal length, identity and expression to the 478 detector landmarks
    with the iris points moving with the eyeLook weights through the linearized eye rig (the gaze),
 2. the fitted iBUG-68 landmarks projected into the image, jaw points on the far side of a turned face moved to the
-   silhouette (``contour.py``).
+   silhouette (``contour.py``),
+3. optionally (``ReconstructOptions.refine``) the photometric refinement of ``faceforge.fit.photometric`` against
+   the photo's pixels, anchored by the same detector landmarks; the iBUG-68 output is then recomputed.
 
 The camera is the implicit camera of params.json (docs/conventions.md): at the world origin, looking down -z.
 """
@@ -26,7 +28,9 @@ from faceforge.errors import UsageError
 from faceforge.fit.contour import ContourCandidates, contour_candidates, contour_landmarks_68
 from faceforge.fit.correspondence import Correspondence, load_correspondence, load_ibug68
 from faceforge.fit.landmark_fit import LandmarkFitOptions, LandmarkFitResult, fit_landmarks, project_points
+from faceforge.fit.photometric import LandmarkObservation, PhotometricOptions, PhotometricResult, refine_photometric
 from faceforge.fit.surface import PointBasis, SurfacePoints, point_basis
+from faceforge.geometry import axis_angle_to_matrix
 from faceforge.morphable.evaluate import evaluate
 from faceforge.morphable.model import MorphableModel
 from faceforge.structures import Camera, FaceParams
@@ -48,6 +52,8 @@ class ReconstructOptions:
         iris_weight: weight of each iris landmark relative to the (reliability-weighted) face landmarks.
         gaze_iterations: iterations of the gaze stage (identity fixed, warm-started).
         num_points: how many of the 468 face landmarks to fit (the most reliable ones; the cost grows with it).
+        refine: run the photometric refinement after the landmark stages (needs the image; ~1 s per face).
+        photometric: its options.
     """
 
     landmarks: LandmarkFitOptions = field(default_factory=LandmarkFitOptions)
@@ -57,6 +63,8 @@ class ReconstructOptions:
     iris_weight: float = 3.0
     gaze_iterations: int = 3
     num_points: int = 468
+    refine: bool = False
+    photometric: PhotometricOptions = field(default_factory=PhotometricOptions)
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,9 @@ class FaceReconstruction:
         landmarks_68_px: (68, 2) fitted iBUG-68 landmarks in the input image, pixels (contour-aware jaw).
         detected_px: (478, 3) the detector's landmarks (x, y pixels; z relative).
         bbox_px: (4,) x0, y0, x1, y1 of the detected face.
-        rms_px: root-mean-square landmark residual of the fit, pixels.
+        rms_px: root-mean-square landmark residual of the fit, pixels (after a refinement: over the detector
+            points with a correspondence weight > 0).
+        photometric: the refinement's result (light, albedo, losses) when ``ReconstructOptions.refine``, else None.
     """
 
     params: FaceParams
@@ -79,6 +89,7 @@ class FaceReconstruction:
     detected_px: np.ndarray
     bbox_px: np.ndarray
     rms_px: float
+    photometric: PhotometricResult | None = None
 
 
 class FaceFitter:
@@ -109,13 +120,18 @@ class FaceFitter:
         self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points)
 
     def fit_face(
-        self, face: FaceLandmarks, image_size: tuple[int, int], options: ReconstructOptions = ReconstructOptions()
+        self,
+        face: FaceLandmarks,
+        image_size: tuple[int, int],
+        options: ReconstructOptions = ReconstructOptions(),
+        image: np.ndarray | None = None,
     ) -> FaceReconstruction:
         """Fit the model to one detected face.
 
         Args:
             face: the detector's landmarks of the face.
             image_size: (width, height) of the image the landmarks are in, pixels.
+            image: (H, W, 3) uint8 RGB photo of that size; needed only by ``options.refine``.
         """
         width, height = image_size
         if width <= 0 or height <= 0:
@@ -151,7 +167,8 @@ class FaceFitter:
         )
         camera = implicit_camera(res.focal_px, res.principal_px, width, height)
         lm68 = self._landmarks_68(res, expression, options.contour)
-        return FaceReconstruction(params, camera, lm68, face.points_px.copy(), face.bbox_px.copy(), res.rms_px)
+        rec = FaceReconstruction(params, camera, lm68, face.points_px.copy(), face.bbox_px.copy(), res.rms_px)
+        return self._refine(rec, image, options) if options.refine else rec
 
     # -- steps ----------------------------------------------------------------------------------------------------
 
@@ -168,6 +185,24 @@ class FaceFitter:
 
             self._subsets[num_points] = (rows, take(self.basis), take(self.gaze_basis))
         return self._subsets[num_points]
+
+    def _refine(self, rec: FaceReconstruction, image: np.ndarray | None, options: ReconstructOptions
+                ) -> FaceReconstruction:
+        """Photometric refinement of a landmark fit, then the iBUG-68 output of the refined parameters."""
+        if image is None:
+            raise UsageError("ReconstructOptions.refine needs the image: fit_face(..., image=...)")
+        observed = LandmarkObservation.from_correspondence(self.correspondence, rec.detected_px)
+        ref = refine_photometric(self.model, image, rec.params, rec.camera, observed, options.photometric)
+        p = ref.params
+        res = LandmarkFitResult(
+            rotation=axis_angle_to_matrix(p.rotation.double())[0].numpy(),
+            translation=p.translation[0].double().numpy(),
+            identity=p.identity[0].double().numpy(), expression=p.expression[0].double().numpy(),
+            focal_px=float(rec.camera.focal[0, 0]), principal_px=rec.camera.principal[0].double().numpy(),
+            projected_px=np.zeros((0, 2)), rms_px=ref.landmark_rms_px[1], iterations=0,
+        )
+        lm68 = self._landmarks_68(res, res.expression, options.contour)
+        return replace(rec, params=p, landmarks_68_px=lm68, rms_px=ref.landmark_rms_px[1], photometric=ref)
 
     def _landmarks_68(self, res: LandmarkFitResult, expression: np.ndarray, contour: bool) -> np.ndarray:
         m = self.model
@@ -253,4 +288,4 @@ def reconstruct_image(
     """
     faces = detect_faces(image, detect_options or DetectFacesOptions())
     size = (int(image.shape[1]), int(image.shape[0]))
-    return [fitter.fit_face(face, size, options) for face in faces]
+    return [fitter.fit_face(face, size, options, image=image) for face in faces]
