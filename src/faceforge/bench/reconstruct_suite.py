@@ -1,9 +1,10 @@
 """Benchmark suite "reconstruct": photo -> 3D head on the 300-W AFW development faces, plus synthetic recovery.
 
 Accuracy: NME of the fitted iBUG-68 landmarks against the ``.pts`` annotations, normalized by the outer-eye-corner
-distance (300-W convention), for every annotated face; the face is the detection overlapping the annotation's box
-(IoU >= 0.3, else a detection failure). Speed: one core, after warm-up, median over the faces. Synthetic recovery:
-noise-free dense landmarks projected from known parameters (known focal length), face-region mean vertex error.
+distance (300-W convention), for every annotated face, through ``faceforge.evaluation.landmarks`` (the face is the
+detection overlapping the annotation's box with IoU >= 0.3, else a detection failure). Speed: one core, after
+warm-up, median over the faces. Synthetic recovery: noise-free dense landmarks projected from known parameters
+(known focal length), face-region mean vertex error.
 
 The development images are research data that faceforge never ships: the suite reads them from
 ``$FACEFORGE_DEV_DATA`` or ``../shared/data/dev`` beside the repository, and skips the accuracy rows without them.
@@ -27,88 +28,46 @@ def dev_data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dev"
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    from faceforge.detect.blazeface import box_iou
-
-    return float(box_iou(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)[None])[0])
-
-
 def _row(case: str, times_ms: list[float], notes: dict) -> BenchRow:
     return BenchRow(case, statistics.median(times_ms), min(times_ms), len(times_ms), notes)
 
 
 @register_suite("reconstruct", "Photo -> 3D head (detection, landmark fit) on 300-W AFW and synthetic faces")
 def reconstruct_suite(options: BenchOptions) -> list[BenchRow]:
+    import json
+    from importlib import resources
+
+    from skimage import data
+
     from faceforge.assets import load_model
     from faceforge.bench.registry import time_case
-    from faceforge.datasets.pts import read_pts
-    from faceforge.detect.faces import DetectFacesOptions, detect_faces
-    from faceforge.errors import NoFaceError
+    from faceforge.detect.faces import detect_faces
+    from faceforge.evaluation.landmarks import LandmarkEvalOptions, evaluate_landmark_folder
     from faceforge.fit.reconstruct import FaceFitter
-    from faceforge.io.image import read_image
-    from faceforge.metrics.landmarks import LANDMARK_GROUPS, nme, normalizer
 
     model = load_model()
     fitter = FaceFitter(model)
     rows = [_synthetic_recovery(model, options)]
-    from skimage import data
-
     photo = data.astronaut()
     rows.append(time_case("astronaut 512x512: detect_faces + fit_face (the main job without file I/O)",
                           lambda: fitter.fit_face(detect_faces(photo)[0], (512, 512)), options))
     folder = dev_data_dir() / "300w-afw" / "images"
-    files = sorted(folder.glob("*.pts"))
-    if not files:
+    if not folder.is_dir():
         return rows
-    if options.quick:
-        files = files[:20]
-    det_opts = DetectFacesOptions(select="all")
-    errors, per_point, fit_ms, det_ms, failures = [], [], [], [], []
-    for pts in files:
-        gt = read_pts(pts)
-        image = read_image(pts.with_suffix(".jpg"))
-        box = np.r_[gt.min(0), gt.max(0)]
-        t0 = time.perf_counter()
-        try:
-            faces = detect_faces(image, det_opts)
-        except NoFaceError:
-            faces = []
-        det_ms.append((time.perf_counter() - t0) * 1000.0)
-        best = max(faces, key=lambda f: _iou(np.asarray(f.bbox_px, dtype=np.float64), box), default=None)
-        if best is None or _iou(np.asarray(best.bbox_px, dtype=np.float64), box) < 0.3:
-            failures.append(pts.stem)
-            continue
-        size = (image.shape[1], image.shape[0])
-        fitter.fit_face(best, size)  # warm this face's caches; the timed run follows
-        t0 = time.perf_counter()
-        rec = fitter.fit_face(best, size)
-        fit_ms.append((time.perf_counter() - t0) * 1000.0)
-        errors.append(nme(rec.landmarks_68_px, gt))
-        per_point.append(np.linalg.norm(rec.landmarks_68_px - gt, axis=1) / normalizer(gt))
-    e = np.array(errors) * 100.0
-    pp = np.array(per_point) * 100.0
-    acc = {
-        "faces": len(files),
-        "fitted": len(errors),
-        "detection_failures": len(failures),
-        "nme_median_pct": round(float(np.median(e)), 2),
-        "nme_mean_pct": round(float(e.mean()), 2),
-        "nme_above_10pct": int((e > 10).sum()),
-    }
-    acc.update({f"nme_{g}_median_pct": round(float(np.median(pp[:, list(i)].mean(1))), 2)
-                for g, i in LANDMARK_GROUPS.items()})
+    result = evaluate_landmark_folder(folder, LandmarkEvalOptions(methods=("faceforge", "detector"),
+                                                                  max_images=20 if options.quick else 0))
+    summary = result.summary()["faceforge"]
+    acc = {k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items() if k != "ms_median"}
     # The iBUG-68 surface points were calibrated on these faces (scripts/calibrate_ibug68.py): the figures above are
     # in-sample; the out-of-sample (cross-validated) figure measured when the calibration was made is this one.
-    import json
-    from importlib import resources
-
     cal = json.loads(resources.files("faceforge").joinpath("data/ibug68_ict.json").read_text())["quality"]
     acc["calibration_cv_nme_median_pct"] = round(cal["nme_pct_cross_validated"]["median"], 2)
     acc["calibration_cv_nme_mean_pct"] = round(cal["nme_pct_cross_validated"]["mean"], 2)
+    fit_ms = [r.ms for r in result.records if r.method == "faceforge" and r.detected]
+    det_ms = [r.ms for r in result.records if r.method == "detector" and r.detected]
     rows.append(_row("landmark fit (FaceFitter.fit_face), 300-W AFW dev faces", fit_ms, acc))
-    rows.append(_row("detect_faces (both BlazeFace models + 478-point mesh + irises), dev photos", det_ms,
-                     {"photos": len(files), "median_long_side_px": int(np.median([
-                         max(read_image(p.with_suffix(".jpg")).shape[:2]) for p in files[:5]]))}))
+    rows.append(_row("detect_faces (both BlazeFace models + 478-point mesh + irises), dev photos (~2000 px)", det_ms,
+                     {"photos": len(det_ms)}))
     return rows
 
 

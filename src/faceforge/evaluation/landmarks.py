@@ -172,15 +172,6 @@ def read_annotation(path: Path) -> np.ndarray:
     return gt
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boxes x0, y0, x1, y1."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def evaluate_landmark_folder(
     folder: Path,
     options: LandmarkEvalOptions = LandmarkEvalOptions(),
@@ -192,6 +183,7 @@ def evaluate_landmark_folder(
         InputError: the folder holds no annotation pair, or a file is unreadable.
     """
     from faceforge.assets import load_model
+    from faceforge.detect.blazeface import box_iou
     from faceforge.detect.detector import FaceDetectorOptions
     from faceforge.detect.faces import DetectFacesOptions, detect_faces
     from faceforge.detect.indices import ibug_subset
@@ -214,7 +206,7 @@ def evaluate_landmark_folder(
         except NoFaceError:
             faces = []
         detect_ms = (time.perf_counter() - t0) * 1000.0
-        scored = [(box_iou(np.asarray(f.bbox_px, dtype=np.float64), box), f) for f in faces]
+        scored = [(float(box_iou(box, np.asarray(f.bbox_px, dtype=np.float64)[None])[0]), f) for f in faces]
         iou, best = max(scored, key=lambda t: t[0], default=(0.0, None))
         for method in options.methods:
             if best is None or iou < options.min_iou:
