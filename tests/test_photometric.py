@@ -225,8 +225,8 @@ def test_unknown_albedo_and_light_recover_shape_from_shading(synthetic_model, sc
     px0, rot0, shape0 = _errors(m, scene["start"], truth, cam, scene["front"])
     px1, rot1, shape1 = _errors(m, res.params, truth, cam, scene["front"])
     assert shape1 < shape0 / 1.6  # measured 3.52 -> 1.68 mm
-    assert px1 < 0.85 * px0  # 2.60 -> 2.00 px
-    assert rot1 < 0.8 * rot0  # 4.05 -> 2.61 degrees
+    assert px1 < 0.85 * px0  # 2.60 -> 2.02 px
+    assert rot1 < 0.8 * rot0  # 4.05 -> 2.60 degrees
     assert _shading_error(m, truth, scene["front"], res.sh_coeffs, scene["sh"]) < 0.12  # measured 0.076
     front_albedo = res.albedo[scene["front"]]
     assert float((front_albedo - scene["smooth"][scene["front"]]).abs().mean()) < 0.05  # 0.038
@@ -294,7 +294,7 @@ def test_ict_refinement_improves_a_noisy_landmark_fit(ict_model) -> None:
     assert shape1 < 0.93 * shape0  # 1.22 -> 1.06 mm
     assert px1 < 0.85 * px0  # 1.16 -> 0.87 px
     assert res.landmark_rms_px[1] < res.landmark_rms_px[0] + 0.2  # stays anchored to the landmarks (5.56 -> 5.59)
-    assert _shading_error(m, truth, region, res.sh_coeffs, sh) < 0.08  # 0.029
+    assert _shading_error(m, truth, region, res.sh_coeffs, sh) < 0.08  # 0.026
     assert torch.equal(res.params.expression[0, gaze], rec.params.expression[0, gaze])  # gaze is left alone
 
     # The same refinement through FaceFitter (ReconstructOptions.refine): refined parameters, iBUG-68 recomputed.
