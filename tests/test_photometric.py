@@ -127,6 +127,8 @@ def test_crop_image_marks_pixels_outside_the_photo() -> None:
     image = np.full((50, 50, 3), 128, np.uint8)
     _, valid = crop_image(image, np.array([-10.0, 0.0, 40.0]), 40)
     assert not valid[:, :9].any() and valid[:, 11:].all()
+    crop, valid = crop_image(image, np.array([80.0, 80.0, 20.0]), 10)  # wholly outside
+    assert not valid.any() and crop.shape == (10, 10, 3)
 
 
 def test_skin_pixels_keeps_shaded_skin_and_drops_hair_and_lips() -> None:

@@ -241,14 +241,22 @@ def crop_image(image: np.ndarray, bbox: np.ndarray, out_size: int) -> tuple[np.n
     """
     x0, y0, side = (float(v) for v in bbox)
     s = out_size / side
-    src = image.astype(np.float32) / 255.0
-    if s < 1.0:  # anti-alias before shrinking
-        src = cv2.GaussianBlur(src, (0, 0), sigmaX=0.5 / s, sigmaY=0.5 / s)
-    # Crop pixel u' samples the original at u = (u' + 0.5) / s + x0 - 0.5.
-    m = np.array([[1.0 / s, 0.0, 0.5 / s + x0 - 0.5], [0.0, 1.0 / s, 0.5 / s + y0 - 0.5]], dtype=np.float64)
+    sigma = 0.5 / s if s < 1.0 else 0.0  # anti-alias before shrinking
+    # Work on the window the crop reads (plus the blur's reach), not the whole photo.
+    pad = int(np.ceil(3.0 * sigma)) + 2
+    h, w = image.shape[:2]
+    wx0, wy0 = max(int(np.floor(x0)) - pad, 0), max(int(np.floor(y0)) - pad, 0)
+    wx1, wy1 = min(int(np.ceil(x0 + side)) + pad, w), min(int(np.ceil(y0 + side)) + pad, h)
+    if wx1 <= wx0 or wy1 <= wy0:
+        return np.zeros((out_size, out_size, 3), np.float32), np.zeros((out_size, out_size), bool)
+    src = image[wy0:wy1, wx0:wx1].astype(np.float32) / 255.0
+    if sigma > 0:
+        src = cv2.GaussianBlur(src, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    # Crop pixel u' samples the original at u = (u' + 0.5) / s + x0 - 0.5 (window coordinates: minus wx0).
+    m = np.array([[1.0 / s, 0.0, 0.5 / s + x0 - 0.5 - wx0], [0.0, 1.0 / s, 0.5 / s + y0 - 0.5 - wy0]])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     crop = cv2.warpAffine(src, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    inside = np.ones(image.shape[:2], np.float32)
+    inside = np.ones(src.shape[:2], np.float32)
     valid = cv2.warpAffine(inside, m, (out_size, out_size), flags=flags, borderMode=cv2.BORDER_CONSTANT,
                            borderValue=0.0) > 0.999
     return srgb_to_linear(crop).astype(np.float32), valid
