@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from faceforge.fit.n2fnet.data import SyntheticSource
+from faceforge.fit.n2fnet.data import CropJitter, SyntheticSource
 from faceforge.fit.n2fnet.losses import LossWeights
 from faceforge.fit.n2fnet.network import N2FNet, N2FNetConfig
 from faceforge.fit.n2fnet.rendering import model_vertices, render_face
@@ -20,7 +20,22 @@ def tiny_config(model: MorphableModel) -> N2FNetConfig:
 
 @pytest.fixture(scope="module")
 def source(synthetic_model: MorphableModel) -> SyntheticSource:
-    return SyntheticSource(synthetic_model, 32, seed=3)
+    return SyntheticSource(synthetic_model, 32, seed=3, jitter=CropJitter())
+
+
+def test_crop_jitter_moves_only_the_crop(synthetic_model: MorphableModel, source: SyntheticSource) -> None:
+    plain = SyntheticSource(synthetic_model, 32, seed=3)
+    a, b = source.sample(5), plain.sample(5)
+    torch.testing.assert_close(a.scene.params.identity, b.scene.params.identity, rtol=0, atol=0)
+    assert not torch.equal(a.scene.camera.principal, b.scene.camera.principal)
+    torch.testing.assert_close(a.scene.camera.rotation, b.scene.camera.rotation, rtol=0, atol=0)
+    # The jittered box stays within the drawn limits (shift 8 % of the side, scale 0.9-1.15).
+    x0, y0, side = b.scene.crop_box
+    jx0, jy0, jside = a.scene.crop_box
+    assert 0.9 * side <= jside <= 1.15 * side
+    centre, jcentre = x0 + side / 2, jx0 + jside / 2
+    assert abs(jcentre - centre) <= 0.08 * side + 1e-6
+    torch.testing.assert_close(source.sample(5).scene.camera.focal, a.scene.camera.focal, rtol=0, atol=0)
 
 
 def test_batches_are_deterministic(source: SyntheticSource) -> None:
@@ -109,8 +124,8 @@ def test_checkpoint_round_trip(synthetic_model: MorphableModel, tmp_path) -> Non
     from faceforge.fit.n2fnet.infer import load_network
 
     net = N2FNet(tiny_config(synthetic_model)).eval()
-    save_checkpoint(tmp_path / "w.pt", net, {"model": "synthetic", "seed": 1})
-    loaded, meta = load_network(tmp_path / "w.pt")
+    save_checkpoint(tmp_path / "w.npz", net, {"model": "synthetic", "seed": 1})
+    loaded, meta = load_network(tmp_path / "w.npz")
     assert meta == {"model": "synthetic", "seed": 1} and loaded.cfg == net.cfg
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -121,14 +136,16 @@ def test_checkpoint_round_trip(synthetic_model: MorphableModel, tmp_path) -> Non
 
 
 def test_load_network_refuses_bad_files(tmp_path) -> None:
+    import numpy as np
+
     from faceforge.errors import AssetError
     from faceforge.fit.n2fnet.infer import load_network
 
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
     with pytest.raises(AssetError, match="cannot read N2FNet weights"):
-        load_network(tmp_path / "junk.pt")
-    torch.save({"format": "other"}, tmp_path / "other.pt")
+        load_network(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", format=np.array("other"))
     with pytest.raises(AssetError, match="not a faceforge N2FNet weights file"):
-        load_network(tmp_path / "other.pt")
+        load_network(tmp_path / "other.npz")
     with pytest.raises(AssetError, match="cannot read"):
-        load_network(tmp_path / "missing.pt")
+        load_network(tmp_path / "missing.npz")

@@ -9,7 +9,7 @@ between CPUs and thread counts).
 
 Command line (what the shipped weights were made with is recorded beside them)::
 
-    python -m faceforge.fit.n2fnet.train --stage1-steps N --stage2-steps M --seed S --out PATH.pt [--log PATH.jsonl]
+    python -m faceforge.fit.n2fnet.train --stage1-steps N --stage2-steps M --seed S --out PATH.npz [--log PATH.jsonl]
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from faceforge.fit.n2fnet.data import SyntheticSource, TrainingBatch, data_version, iterate_batches
+from faceforge.fit.n2fnet.data import CropJitter, SyntheticSource, TrainingBatch, data_version, iterate_batches
 from faceforge.fit.n2fnet.losses import LossTerms, LossWeights, param_loss, render_loss
 from faceforge.fit.n2fnet.network import N2FNet, N2FNetConfig, N2FNetOutput, translation_from_origin
 from faceforge.fit.n2fnet.rendering import FaceParts, model_vertices, render_face
@@ -57,6 +57,7 @@ class TrainOptions:
         validate_every: steps between validations (the best validated weights are kept, as in the paper).
         validation_size: faces in the fixed validation set.
         weights: loss weights.
+        jitter: random moves of the training crops (``data.CropJitter``), also applied to the validation faces.
     """
 
     stage1_steps: int = 2000
@@ -73,6 +74,7 @@ class TrainOptions:
     validate_every: int = 250
     validation_size: int = 64
     weights: LossWeights = LossWeights()
+    jitter: CropJitter = CropJitter()
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,8 @@ def train(model: MorphableModel, options: TrainOptions = TrainOptions(), log_pat
     cfg = config or N2FNetConfig(image_size=options.image_size, num_identity=options.num_identity,
                                  num_expression=model.num_expression)
     net = N2FNet(cfg)
-    source = SyntheticSource(model, cfg.image_size, options.seed)
-    val_source = SyntheticSource(model, cfg.image_size, options.seed + VALIDATION_SEED_OFFSET)
+    source = SyntheticSource(model, cfg.image_size, options.seed, options.jitter)
+    val_source = SyntheticSource(model, cfg.image_size, options.seed + VALIDATION_SEED_OFFSET, options.jitter)
     vb = min(options.batch_size, options.validation_size)
     val = [val_source.batch(i, vb) for i in range(max(1, options.validation_size // vb))]
     history: list[dict] = []
@@ -250,16 +252,65 @@ def train(model: MorphableModel, options: TrainOptions = TrainOptions(), log_pat
     return TrainResult(net.eval(), history)
 
 
+CHECKPOINT_FORMAT = "faceforge-n2fnet-1"
+
+
 def save_checkpoint(path: Path, net: N2FNet, meta: dict, half: bool = True) -> None:
-    """Write config + weights (float16 when ``half``: half the size, errors far below what the net resolves)."""
+    """Write the network as a pickle-free ``.npz``: ``format``, ``config_json``, ``meta_json`` (strings) and one
+    array per state-dict entry under ``w/<name>`` (float16 when ``half``: half the size; the outputs move by ~1e-3
+    relative, far below what the network resolves). Written atomically."""
     import io
+
+    import numpy as np
 
     from faceforge.io.atomic import write_bytes_atomically
 
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    arrays = {"format": np.array(CHECKPOINT_FORMAT), "config_json": np.array(json.dumps(net.cfg.to_dict())),
+              "meta_json": np.array(json.dumps(meta, sort_keys=True))}
+    for k, v in net.state_dict().items():
+        t = v.detach().cpu()
+        arrays[f"w/{k}"] = (t.half() if half and t.is_floating_point() else t).numpy()
     buf = io.BytesIO()
-    torch.save({"format": "faceforge-n2fnet-1", "config": net.cfg.to_dict(), "state_dict": state, "meta": meta}, buf)
+    np.savez_compressed(buf, **arrays)
     write_bytes_atomically(Path(path), buf.getvalue())
+
+
+def training_report(weights: Path, log_path: Path | None, every: int = 250) -> dict:
+    """What a weights file holds about its training, plus loss curves from its step log (means over ``every``
+    steps) and the network's size: the JSON shipped beside the weights."""
+    import platform
+
+    from faceforge.fit.n2fnet.infer import load_network
+    from faceforge.fit.n2fnet.network import count_parameters
+
+    net, meta = load_network(weights)
+    report = {"weights": Path(weights).name, **meta, "parameters": asdict(count_parameters(net)),
+              "config": net.cfg.to_dict(), "machine": {"cpu": _cpu_name(), "python": platform.python_version()}}
+    if log_path is not None and Path(log_path).is_file():
+        records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+        curves: dict[str, list[dict]] = {}
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            rows = [r for r in records if r["stage"] == stage]
+            keys = [k for k in rows[0] if k not in ("stage", "step", "lr_factor", "seconds", "val")]
+            curves[stage] = [{"steps": f"{chunk[0]['step']}-{chunk[-1]['step']}",
+                              **{k: round(sum(r[k] for r in chunk) / len(chunk), 4) for k in keys}}
+                             for chunk in (rows[i:i + every] for i in range(0, len(rows), every))]
+        report["train_loss_curves"] = curves
+        report["validation"] = [{"stage": r["stage"], "step": r["step"], "seconds": r["seconds"], **r["val"]}
+                                for r in records if "val" in r]
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -267,7 +318,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stage1-steps", type=int, required=True)
     p.add_argument("--stage2-steps", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, required=True, help="weights file (.pt)")
+    p.add_argument("--out", type=Path, required=True, help="weights file (.npz)")
     p.add_argument("--log", type=Path, help="append one JSON line per step here")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--num-identity", type=int, default=30)
@@ -278,6 +329,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, choices=(0, 1))
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--validate-every", type=int, default=250)
+    p.add_argument("--jitter-shift", type=float, default=CropJitter.shift, help="crop shift, fraction of the side")
+    p.add_argument("--jitter-scale", type=float, nargs=2, default=(CropJitter.scale_min, CropJitter.scale_max),
+                   metavar=("MIN", "MAX"), help="crop side scale range")
     return p.parse_args(argv)
 
 
@@ -291,21 +345,27 @@ def main(argv: list[str] | None = None) -> int:
     options = TrainOptions(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size,
                            seed=args.seed, image_size=args.image_size, num_identity=args.num_identity, lr=args.lr,
                            lr_camera=args.lr_camera, joint=args.joint, workers=args.workers,
-                           validate_every=args.validate_every)
+                           validate_every=args.validate_every,
+                           jitter=CropJitter(args.jitter_shift, args.jitter_scale[0], args.jitter_scale[1]))
     t0 = time.time()
     result = train(model, options, args.log)
     last_val = next((h["val"] for h in reversed(result.history) if "val" in h), {})
     meta = {
         "command": "python -m faceforge.fit.n2fnet.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "options": {**asdict(replace(options, weights=LossWeights())), "weights": asdict(options.weights)},
-        "data_version": data_version(args.seed, args.image_size), "model": model.name, "threads": args.threads,
+        "options": asdict(options),
+        "data_version": data_version(args.seed, args.image_size, options.jitter), "model": model.name,
+        "threads": args.threads,
         "train_seconds": round(time.time() - t0, 1), "torch": str(torch.__version__), "final_validation": last_val,
     }
     from faceforge.fit.n2fnet.infer import crop_calibration
 
     meta["crop_calibration"] = crop_calibration(model, args.seed + VALIDATION_SEED_OFFSET + 1)
     save_checkpoint(args.out, result.net, meta)
-    log.info("saved %s after %.0f s", args.out, time.time() - t0)
+    from faceforge.io.atomic import write_bytes_atomically
+
+    report = training_report(args.out, args.log)
+    write_bytes_atomically(args.out.with_suffix(".json"), (json.dumps(report, indent=1) + "\n").encode())
+    log.info("saved %s (and its .json) after %.0f s", args.out, time.time() - t0)
     return 0
 
 
