@@ -100,7 +100,8 @@ def test_regress_outputs_and_conventions(tiny_regressor: N2FNetRegressor, synthe
     mask[16:48, 20:44] = True
     normals = np.zeros((64, 64, 3), dtype=np.float32)
     normals[mask] = [0.0, 0.0, -1.0]
-    reg = tiny_regressor.regress(normals, mask, RegressOptions(focal_px=(300.0, 300.0), principal_px=(31.5, 31.5)))
+    reg = tiny_regressor.regress(normals, mask, RegressOptions(focal_px=(300.0, 300.0), principal_px=(31.5, 31.5),
+                                                               refine_steps=0))
     p = reg.params
     assert p.identity.shape == (1, synthetic_model.num_identity) and bool((p.identity[0, 5:] == 0).all())
     assert bool((p.expression >= 0).all()) and bool((p.expression <= 1).all())
@@ -108,10 +109,24 @@ def test_regress_outputs_and_conventions(tiny_regressor: N2FNetRegressor, synthe
     torch.testing.assert_close(reg.camera.rotation[0], torch.diag(torch.tensor([1.0, -1.0, -1.0])))
     torch.testing.assert_close(reg.camera.focal, torch.tensor([[300.0, 300.0]]))
     assert reg.landmarks_68_px.shape == (68, 2) and np.isfinite(reg.landmarks_68_px).all()
-    # Without intrinsics: f = 2 x the larger side, principal point at the centre; only the translation changes.
-    plain = tiny_regressor.regress(normals, mask)
+    # Without intrinsics: f = 2 x the larger side, principal point at the centre; with the same crop (no
+    # refinement, which re-crops around landmarks projected with the intrinsics) only the translation changes.
+    plain = tiny_regressor.regress(normals, mask, RegressOptions(refine_steps=0))
     torch.testing.assert_close(plain.camera.focal, torch.tensor([[128.0, 128.0]]))
     torch.testing.assert_close(plain.params.rotation, p.rotation)
+
+
+def test_refinement_recrops_around_the_predicted_landmarks(tiny_regressor: N2FNetRegressor) -> None:
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[16:48, 20:44] = True
+    normals = np.zeros((64, 64, 3), dtype=np.float32)
+    normals[mask] = [0.0, 0.0, -1.0]
+    first = tiny_regressor.regress(normals, mask, RegressOptions(refine_steps=0))
+    second = tiny_regressor.regress(normals, mask, RegressOptions(refine_steps=1))
+    np.testing.assert_array_equal(first.crop_box, tiny_regressor.crop_box(mask))
+    np.testing.assert_array_equal(second.crop_box, tiny_regressor.landmark_box(first.landmarks_68_px))
+    lo, hi = first.landmarks_68_px.min(0), first.landmarks_68_px.max(0)
+    assert second.crop_box[2] == round(max(float(np.max(hi - lo)) * 1.4, 8.0))
 
 
 def test_regress_refuses_bad_inputs(tiny_regressor: N2FNetRegressor) -> None:
