@@ -15,7 +15,7 @@ from faceforge import __version__
 from faceforge.errors import FaceforgeError
 
 # Subcommand modules in help order; each defines ``register(subparsers)`` which sets ``func(args) -> int``.
-COMMANDS = ("demo", "reconstruct", "regress", "assets", "model", "export", "render", "eval", "bench")
+COMMANDS = ("demo", "reconstruct", "regress", "assets", "model", "export", "render", "track", "eval", "bench")
 
 EPILOG = "exit codes: 0 ok, 1 internal error, 2 usage, 3 unreadable/invalid input, 4 no face found, 5 missing asset"
 
