@@ -2,9 +2,11 @@
 
 Per frame (``LandmarkTracker.step``):
 
-1. **Shot cut**: the frame's grey-level histogram (32 bins of an 8x-subsampled image) is compared with the previous
-   frame's; a total-variation distance ``0.5 * sum |h1 - h2|`` above ``cut_threshold`` is a cut. A cut ends the
-   segment: the detector runs on the new shot.
+1. **Shot cut**: the frame's joint colour histogram (8 x 8 x 8 RGB bins of an 8x-subsampled image) is compared with
+   the previous frame's; a total-variation distance ``0.5 * sum |h1 - h2|`` above ``cut_threshold`` is a cut. A cut
+   ends the segment: the detector runs on the new shot. (Measured on the dev videos: at most 0.08 between
+   consecutive frames of one shot, at least 0.55 between the last and first frames of two different videos; a
+   grey-level histogram separated them less well: 0.06 vs 0.22.)
 2. **Tracking** (no cut, a face in the previous frame): the face mesh runs in the ROI of the previous frame's
    landmarks (``FaceMesh.track``; one mesh pass, no ROI refinement) plus the iris model. The face is **lost** when the
    mesh's presence score falls below ``min_presence`` or the landmarks jump by more than ``max_jump`` face sizes
@@ -55,7 +57,7 @@ class LandmarkTrackOptions:
     detect: DetectFacesOptions = field(default_factory=DetectFacesOptions)
     min_presence: float = 0.5
     max_jump: float = 0.25
-    cut_threshold: float | None = 0.35
+    cut_threshold: float | None = 0.3
     redetect_every: int = 1
     roi_refinements: int = 0
     roi_hysteresis: float = 0.0
@@ -88,11 +90,11 @@ class LandmarkStep:
     cut: bool
 
 
-def frame_histogram(image: np.ndarray, bins: int = 32) -> np.ndarray:
-    """Normalized grey-level histogram (bins,) of an 8x-subsampled RGB uint8 image."""
-    small = image[::8, ::8].astype(np.uint16)
-    grey = (small[..., 0] * 77 + small[..., 1] * 150 + small[..., 2] * 29) >> 8  # ITU-R BT.601 luma, 8-bit
-    h = np.bincount((grey * bins >> 8).ravel(), minlength=bins).astype(np.float64)
+def frame_histogram(image: np.ndarray, bins: int = 8) -> np.ndarray:
+    """Normalized joint RGB histogram (bins**3,) of an 8x-subsampled RGB uint8 image (``bins`` levels per channel)."""
+    q = (image[::8, ::8].astype(np.int64) * bins) >> 8
+    idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    h = np.bincount(idx.ravel(), minlength=bins**3).astype(np.float64)
     return h / max(h.sum(), 1.0)
 
 
