@@ -459,13 +459,13 @@ class Tracker:
 
     def _emit(self, x: np.ndarray) -> list[TrackedFrame]:
         entry, rms, detected = self._waiting.popleft()
-        assert self._ibug is not None
+        assert self._ibug is not None and self.identity is not None
         rotvec, trans, expr = x[:3], x[3:6], x[6:]
         if self._bounds is not None:
             expr = np.clip(expr, *self._bounds)
         rot = rotvec_to_matrix(rotvec)
         world = self._ibug.positions(np.zeros(0), expr) @ rot.T + trans
-        lm68 = project_points(world, self.identity.focal_px, self.principal) if self.identity else None
+        lm68 = project_points(world, self.identity.focal_px, self.principal)
         frame = TrackedFrame(entry.index, entry.timestamp_ms, True, entry.new_segment, rotvec.copy(), trans.copy(),
                              expr.copy(), lm68, rms, detected)
         self.frames_valid += 1
