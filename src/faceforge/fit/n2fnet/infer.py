@@ -241,6 +241,14 @@ class N2FNetRegressor:
             raise AssetError(f"the N2FNet weights were trained for {trained_for}, not {model.name}")
         self.calibration = dict(self.meta.get("crop_calibration") or _DEFAULT_CALIBRATION)
         self.parts = FaceParts.of(model)
+        # For the refinement crops, the 68 landmarks as linear in the identity and expression weights: (68, 3) mean
+        # and (68, 3, K + Ne) basis. Exact without gaze (eyeLook weights 0, as in all training data); a few eye
+        # points lie on the eyeballs, which the eye rig turns, so the output landmarks use the full model.
+        k = self.net.cfg.num_identity
+        corners, bary = self.parts.landmark_corners, self.parts.landmark_bary[..., None, None]
+        self._landmark_mean = (model.template[corners] * bary[..., 0]).sum(1)
+        basis = torch.cat([model.identity_basis[:k], model.expression_basis]).permute(1, 2, 0)  # (V, 3, K + Ne)
+        self._landmark_basis = (basis[corners] * bary).sum(1)
 
     @property
     def image_size(self) -> int:
@@ -286,8 +294,6 @@ class N2FNetRegressor:
     def _predict(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray, focal: tuple[float, float],
                  principal: tuple[float, float]):
         """One network pass on one crop: (output, R_cam (1, 3, 3), t_cam (1, 3), landmarks (68, 2) input pixels)."""
-        from faceforge.fit.n2fnet.rendering import model_vertices
-
         x = self.network_input(normals, mask, box)
         scale = self.image_size / box[2]
         f = torch.tensor([[focal[0] * scale, focal[1] * scale]], dtype=torch.float32)
@@ -296,8 +302,9 @@ class N2FNetRegressor:
         with torch.no_grad():
             out = self.net.predict(x)
             t_cam = translation_from_origin(out.origin_px, out.scale_px, f, c)
-            verts = model_vertices(self.model, out.identity, out.expression)
-            lm = (self.parts.landmarks(verts)[0] @ out.rotation[0].T + t_cam[0]).double().numpy()
+            lm_model = self._landmark_mean + torch.einsum("lck,k->lc", self._landmark_basis,
+                                                          torch.cat([out.identity[0], out.expression[0]]))
+            lm = (lm_model @ out.rotation[0].T + t_cam[0]).double().numpy()
         lm_px = lm[:, :2] / lm[:, 2:3] * np.array(focal) + np.array(principal)
         return out, out.rotation, t_cam, lm_px
 
@@ -332,6 +339,12 @@ class N2FNetRegressor:
             out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy))
         k = out.identity.shape[1]
         identity = torch.cat([out.identity, out.identity.new_zeros(1, self.model.num_identity - k)], 1)
+        from faceforge.fit.n2fnet.rendering import model_vertices
+
+        with torch.no_grad():
+            verts = model_vertices(self.model, out.identity, out.expression)
+            lm = (self.parts.landmarks(verts)[0] @ rot_cam[0].T + t_cam[0]).double().numpy()
+        lm_px = lm[:, :2] / lm[:, 2:3] * np.array([fx, fy]) + np.array([cx, cy])
         params = FaceParams(identity=identity, expression=out.expression,
                             rotation=matrix_to_axis_angle(_FLIP @ rot_cam).to(torch.float32),
                             translation=(t_cam @ _FLIP).to(torch.float32))
