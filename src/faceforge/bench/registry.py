@@ -23,7 +23,7 @@ from faceforge.errors import UsageError
 
 # Modules that register suites when imported; add yours here.
 SUITE_MODULES = ("faceforge.bench.model_suite", "faceforge.bench.render_suite", "faceforge.bench.reconstruct_suite",
-                 "faceforge.bench.eval_suites", "faceforge.bench.track_suite")
+                 "faceforge.bench.eval_suites", "faceforge.bench.track_suite", "faceforge.bench.n2fnet_suite")
 
 
 @dataclass(frozen=True)
