@@ -9,7 +9,7 @@ Architecture (Fig. 2 of seed 003, sized for a CPU):
 * **Backbone** -> patch tokens T (B, N, d). The paper uses DINOv3-ViT-L/16 pre-trained on LVD-1689M; those weights
   cannot be had offline here, so the backbone is a small hybrid ViT trained from scratch: a convolutional stem
   (three stages of two 3x3 convolutions with BatchNorm, S -> S/8; early convolutions make a ViT trainable from
-  scratch on little data, and measured here a pure patchify stem learned far slower), a 2x2 patch embedding
+  scratch on little data, and in short trials here this stem learned the pose fastest), a 2x2 patch embedding
   (S/8 -> S/16, i.e. N = 64 tokens at S = 128), learned position embeddings and ``depth`` pre-norm transformer
   encoder layers.
 * **Model module** (the paper's "FLAME module", eq. 2): one transformer encoder layer (multi-head self-attention +

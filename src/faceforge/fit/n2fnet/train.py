@@ -4,8 +4,8 @@ Stage 1 trains the backbone and the model module with the parameter loss (eq. 4)
 the camera module with the rendering loss (eq. 5). ``joint=True`` is the paper's baseline ablation: everything
 trained together with both losses for the same total number of steps. Adam; every parameter group follows a linear
 warm-up then a cosine decay to 0 within its stage. A new batch is rendered at every step, batch ``i`` of the run
-being a pure function of (seed, i), so a run is reproducible on one machine (floating-point results can differ
-between CPUs and thread counts).
+being a pure function of (seed, i), and the initialization is seeded, so a run repeats on one machine with the same
+thread count (not verified bit for bit by a rerun; floating-point results can differ between CPUs).
 
 Command line (what the shipped weights were made with is recorded beside them)::
 
