@@ -14,9 +14,10 @@ Architecture (Fig. 2 of seed 003, sized for a CPU):
   encoder layers.
 * **Model module** (the paper's "FLAME module", eq. 2): one transformer encoder layer (multi-head self-attention +
   GELU FFN, width d, FFN 4d) -> mean pooling -> MLP ``g_F`` -> identity (first K modes), expression (Ne weights,
-  linear outputs clamped to [0, 1]) and the head rotation (6D representation, Zhou et al. 2019). A sigmoid was
-  tried first: started at the sparse prior mean (~0.02) it saturates, and its 50x smaller gradient left the
-  expressions unlearned after 1000 steps while the identity and pose learned; the loss sees the unclamped values.
+  linear outputs clamped to [0, 1]) and the head rotation (6D representation, Zhou et al. 2019). Not a sigmoid:
+  started at the sparse prior mean (~0.02) a sigmoid's slope is 1/12 of its slope at 0.5, which starves the backbone
+  of expression gradient (short trials learned no expressions either way; this removes one cause). The loss sees the
+  unclamped values.
 * **Camera module** (eq. 3): the same structure -> MLP ``g_C`` -> a residual rotation (6D, starts at the identity)
   composed on the left of the model module's rotation, and the head translation as the pixel position of the model
   origin in the crop and its apparent scale (pixels per model unit), which give ``t`` for any pinhole intrinsics.
@@ -260,7 +261,7 @@ class N2FNet(nn.Module):
         return self.model_module(tokens), self.camera_module(tokens)
 
     def decode(self, model_out: torch.Tensor, camera_out: torch.Tensor) -> N2FNetOutput:
-        """Raw outputs -> ``N2FNetOutput`` (sigmoid expressions, rotations, pixel origin and scale)."""
+        """Raw outputs -> ``N2FNetOutput`` (clamped expressions, rotations, pixel origin and scale)."""
         k, ne, s = self.cfg.num_identity, self.cfg.num_expression, self.cfg.image_size
         identity = model_out[:, :k]
         linear = model_out[:, k:k + ne]
