@@ -157,6 +157,9 @@ def _run(args: argparse.Namespace) -> int:
         mask = valid
     model = load_model()
     regressor = N2FNetRegressor(model, args.weights)
+    if regressor.net.cfg.input_kind != "normal":
+        raise UsageError(f"--weights: these weights take a {regressor.net.cfg.input_kind!r} input (an ablation); "
+                         "faceforge regress reads normal maps only")
     reg = regressor.regress(normals, mask, RegressOptions(focal_px=focal, principal_px=principal))
     import torch
 

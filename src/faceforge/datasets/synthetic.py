@@ -150,6 +150,8 @@ class SyntheticSample:
         landmarks_68_px: (68, 2) float64 projected iBUG-68 landmarks (pixels, pixel-centre convention).
         landmarks_68_visible: (68,) bool, the landmark is inside the image and not hidden by the head.
         landmarks_478_px: (478, 2) float64 projected MediaPipe-correspondence points, or None (no correspondence).
+        uv: (H, W, 2) float32 interpolated texture coordinates of the drawn surface (the model's UV layout, origin
+            bottom-left; zeros on the background), only when ``render(..., uv=True)`` (else None).
     """
 
     scene: SyntheticScene
@@ -162,6 +164,7 @@ class SyntheticSample:
     landmarks_68_px: np.ndarray
     landmarks_68_visible: np.ndarray
     landmarks_478_px: np.ndarray | None = field(default=None)
+    uv: np.ndarray | None = field(default=None)
 
 
 def _cm(model: MorphableModel) -> float:
@@ -328,8 +331,9 @@ class SyntheticFaces:
 
     # -- rendering -----------------------------------------------------------------------------------------------
 
-    def render(self, scene: SyntheticScene) -> SyntheticSample:
-        """Render the images and project the landmarks of a scene."""
+    def render(self, scene: SyntheticScene, uv: bool = False) -> SyntheticSample:
+        """Render the images and project the landmarks of a scene (and the UV map with ``uv``: the texture
+        coordinates of the drawn surface, as Pixel3DMM's UV prediction; not part of the versioned set)."""
         with torch.no_grad():
             full = evaluate(self.model, scene.params)
             mesh = Mesh(full.vertices, self._faces_drawn)
@@ -344,6 +348,12 @@ class SyntheticFaces:
             normals_cam = (n_world @ scene.camera.rotation[0].to(n_world.dtype).T)[0].numpy()
             segmentation = render_segmentation(self._triangle_labels, frags)[0].numpy()
             face_mask = (self._face_triangles[frags.face_index.clamp_min(0)] & mask)[0].numpy()
+            uv_map = None
+            if uv:
+                if self.model.uv is None or self.model.uv_faces is None:
+                    raise UsageError(f"{self.model.name} has no UV coordinates")
+                uv_map = interpolate(self.model.uv[None], self.model.uv_faces[self._drawn], frags)
+                uv_map = torch.where(mask[..., None], uv_map, 0.0)[0].numpy().astype(np.float32)
         vertices = full.vertices[0].double().numpy()
         lm = self._points(vertices, self._ibug)
         lm_px, lm_z = _project(lm, scene.camera)
@@ -357,7 +367,7 @@ class SyntheticFaces:
         return SyntheticSample(
             scene=scene, image=image, normals_cam=normals_cam.astype(np.float32), mask=mask[0].numpy(),
             face_mask=face_mask, segmentation=segmentation, label_names=self.label_names, landmarks_68_px=lm_px,
-            landmarks_68_visible=visible, landmarks_478_px=mp,
+            landmarks_68_visible=visible, landmarks_478_px=mp, uv=uv_map,
         )
 
     def sample(self, index: int, split: str = "test") -> SyntheticSample:

@@ -18,12 +18,16 @@ from faceforge.morphable.model import MorphableModel
 _FLIP = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # params.json world (OpenGL camera axes) <-> OpenCV camera
 
 
-def data_version(seed: int, image_size: int, jitter: CropJitter) -> str:
-    """The name of the training stream: synthetic set version, seed, size, split and crop jitter."""
+def data_version(seed: int, image_size: int, jitter: CropJitter, input_kind: str = "normal",
+                 input_masked: bool = True) -> str:
+    """The name of the training stream: synthetic set version, seed, size, split, crop jitter (and the input when it
+    is not the default face-masked normal map)."""
     from faceforge.datasets.synthetic import SYNTHETIC_VERSION
 
+    extra = "" if (input_kind, input_masked) == ("normal", True) else \
+        f", input {input_kind}{'' if input_masked else ' (whole head, no face mask)'}"
     return (f"faceforge.datasets.synthetic v{SYNTHETIC_VERSION}, split train, seed {seed}, image_size {image_size}, "
-            f"{jitter.describe()}")
+            f"{jitter.describe()}{extra}")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class TrainingBatch:
         translation: (B, 3) float32 head translation in the camera frame, model units.
         focal: (B, 2) float32 fx, fy of the crop, pixels.
         principal: (B, 2) float32 cx, cy of the crop, pixels.
+        normals_full: (B, S, S, 3) float32 normals of the whole drawn head (0 on the background): the input of the
+            "without segmentation" ablation.
+        uv: (B, S, S, 2) float32 UV map of the drawn head (0 on the background), or None (not rendered).
     """
 
     normals: torch.Tensor
@@ -51,14 +58,23 @@ class TrainingBatch:
     translation: torch.Tensor
     focal: torch.Tensor
     principal: torch.Tensor
+    normals_full: torch.Tensor | None = None
+    uv: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
         return int(self.normals.shape[0])
 
-    def network_input(self) -> torch.Tensor:
-        """(B, 3, S, S) the network input N_face = N * S_face (eq. 1), channels first."""
-        return (self.normals * self.mask[..., None]).permute(0, 3, 1, 2).contiguous()
+    def network_input(self, kind: str = "normal", masked: bool = True) -> torch.Tensor:
+        """(B, C, S, S) the network input, channels first: by default N_face = N * S_face (eq. 1); other kinds
+        and the unmasked input for the ablations (``network.compose_input``)."""
+        from faceforge.fit.n2fnet.network import compose_input
+
+        if (kind, masked) == ("normal", True):
+            return (self.normals * self.mask[..., None]).permute(0, 3, 1, 2).contiguous()
+        if not masked and self.normals_full is None:
+            raise ValueError("this batch has no whole-head normals")
+        return compose_input(kind, masked, self.normals if masked else self.normals_full, self.mask, self.uv)
 
 
 @dataclass(frozen=True)
@@ -86,9 +102,10 @@ NO_JITTER = CropJitter(0.0, 1.0, 1.0)
 class SyntheticSource:
     """Deterministic batches of the synthetic set's train split: batch ``index`` of size n holds train faces
     ``index * n .. index * n + n - 1`` of ``SyntheticFaces(model, SyntheticOptions(seed, image_size))``, each crop
-    moved by ``jitter`` (drawn from a generator seeded by (seed, face index))."""
+    moved by ``jitter`` (drawn from a generator seeded by (seed, face index)); ``uv`` also renders the UV maps."""
 
-    def __init__(self, model: MorphableModel, image_size: int, seed: int, jitter: CropJitter = NO_JITTER) -> None:
+    def __init__(self, model: MorphableModel, image_size: int, seed: int, jitter: CropJitter = NO_JITTER,
+                 uv: bool = False) -> None:
         from faceforge.datasets.synthetic import SyntheticFaces, SyntheticOptions
         from faceforge.fit.n2fnet.rendering import FaceParts
 
@@ -96,6 +113,7 @@ class SyntheticSource:
         self.image_size = image_size
         self.seed = seed
         self.jitter = jitter
+        self.uv = uv
         self.faces = SyntheticFaces(model, SyntheticOptions(seed=seed, image_size=image_size))
         self.parts = FaceParts.of(model)
 
@@ -115,7 +133,7 @@ class SyntheticSource:
             box = np.r_[centre - side / 2.0 + 0.5, side]
             camera = crop_camera(scene.original_camera, torch.tensor(box, dtype=torch.float32), self.image_size)
             scene = replace(scene, camera=camera, crop_box=box)
-        return self.faces.render(scene)
+        return self.faces.render(scene, uv=self.uv)
 
     def batch(self, index: int, batch_size: int, split: str = "train") -> TrainingBatch:
         return batch_from_samples([self.sample(index * batch_size + j, split) for j in range(batch_size)])
@@ -140,6 +158,8 @@ def batch_from_samples(samples: list) -> TrainingBatch:
         rotation=_FLIP @ rot, translation=trans @ _FLIP,
         focal=torch.cat([s.scene.camera.focal for s in samples]),
         principal=torch.cat([s.scene.camera.principal for s in samples]),
+        normals_full=stack(lambda s: s.normals_cam),
+        uv=stack(lambda s: s.uv) if all(s.uv is not None for s in samples) else None,
     )
 
 

@@ -263,26 +263,42 @@ class N2FNetRegressor:
         x0y0 = np.round(centre - crop / 2.0 + 0.5)
         return np.r_[x0y0, round(crop)].astype(np.float64)
 
-    def network_input(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray) -> torch.Tensor:
-        """(1, 3, S, S) masked, cropped, area-resampled and renormalized normals (zeros outside the image)."""
+    def network_input(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray,
+                      uv: np.ndarray | None = None) -> torch.Tensor:
+        """(1, C, S, S) the network's input for a crop: cut out (zeros outside the image), area-resampled, normals
+        renormalized, UVs averaged, composed as the weights expect (``network.compose_input``: face-masked, or the
+        whole drawn surface for weights trained without the mask)."""
         import torch.nn.functional as F
 
+        from faceforge.fit.n2fnet.network import compose_input
+
+        cfg = self.net.cfg
+        region = mask if cfg.input_masked else np.abs(normals).sum(-1) > 0
         x0, y0, side = (int(v) for v in box)
         h, w = mask.shape
-        src = np.zeros((side, side, 4), dtype=np.float32)
+        nch = 6 if uv is not None else 4
+        src = np.zeros((side, side, nch), dtype=np.float32)
         ys, xs = slice(max(y0, 0), min(y0 + side, h)), slice(max(x0, 0), min(x0 + side, w))
         dst_y = slice(ys.start - y0, ys.stop - y0)
         dst_x = slice(xs.start - x0, xs.stop - x0)
-        m = mask[ys, xs].astype(np.float32)
+        m = region[ys, xs].astype(np.float32)
         src[dst_y, dst_x, :3] = normals[ys, xs] * m[..., None]
         src[dst_y, dst_x, 3] = m
+        if uv is not None:
+            src[dst_y, dst_x, 4:6] = uv[ys, xs] * m[..., None]
         t = torch.from_numpy(src).permute(2, 0, 1)[None]
         s = self.image_size
         small = F.interpolate(t, size=(s, s), mode="bilinear", antialias=side > s, align_corners=False)[0]
         n, cover = small[:3], small[3]
         keep = cover > 0.5
         n = n / n.norm(dim=0, keepdim=True).clamp_min(1e-6)
-        return torch.where(keep[None], n, torch.zeros_like(n))[None]
+        n = torch.where(keep[None], n, torch.zeros_like(n)).permute(1, 2, 0)[None]
+        if (cfg.input_kind, cfg.input_masked) == ("normal", True):
+            return n.permute(0, 3, 1, 2).contiguous()
+        uv_small = None
+        if uv is not None:
+            uv_small = torch.where(keep[None], small[4:6] / cover.clamp_min(1e-6), 0.0).permute(1, 2, 0)[None]
+        return compose_input(cfg.input_kind, False, n, keep[None].to(torch.float32), uv_small)
 
     def landmark_box(self, landmarks_px: np.ndarray) -> np.ndarray:
         """(3,) integer x0, y0, side of the training-style crop around 68 landmarks (DECA box x padding)."""
@@ -292,9 +308,9 @@ class N2FNetRegressor:
         return np.r_[x0y0, round(side)].astype(np.float64)
 
     def _predict(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray, focal: tuple[float, float],
-                 principal: tuple[float, float]):
+                 principal: tuple[float, float], uv: np.ndarray | None = None):
         """One network pass on one crop: (output, R_cam (1, 3, 3), t_cam (1, 3), landmarks (68, 2) input pixels)."""
-        x = self.network_input(normals, mask, box)
+        x = self.network_input(normals, mask, box, uv)
         scale = self.image_size / box[2]
         f = torch.tensor([[focal[0] * scale, focal[1] * scale]], dtype=torch.float32)
         c = torch.tensor([[(principal[0] - box[0] + 0.5) * scale - 0.5, (principal[1] - box[1] + 0.5) * scale - 0.5]],
@@ -308,20 +324,40 @@ class N2FNetRegressor:
         lm_px = lm[:, :2] / lm[:, 2:3] * np.array(focal) + np.array(principal)
         return out, out.rotation, t_cam, lm_px
 
-    def regress(self, normals: np.ndarray, mask: np.ndarray, options: RegressOptions = RegressOptions()) -> Regression:
+    def check_input(self, uv: np.ndarray | None) -> None:
+        """Refuse an input that the weights were not trained on (``N2FNetConfig.input_kind``).
+
+        Raises:
+            InputError: a UV map missing for "uv"/"uv+normal" weights, or given to "normal" weights.
+        """
+        kind = self.net.cfg.input_kind
+        if kind != "normal" and uv is None:
+            raise InputError(f"these N2FNet weights take a {kind!r} input ({self.net.cfg.describe_input()}): a UV "
+                             "map is needed")
+        if kind == "normal" and uv is not None:
+            raise InputError("these N2FNet weights take normal maps only; a UV map was given")
+
+    def regress(self, normals: np.ndarray, mask: np.ndarray, options: RegressOptions = RegressOptions(),
+                uv: np.ndarray | None = None) -> Regression:
         """Regress the face of a camera-frame normal map.
 
         Args:
             normals: (H, W, 3) float32 unit normals, OpenCV camera frame (0 where there is no surface).
             mask: (H, W) bool face mask (the pixels to use); pixels without a unit normal are dropped from it.
+            uv: (H, W, 2) float32 UV map of the same pixels (the model's UV layout), only for weights trained on
+                "uv" or "uv+normal" input (``check_input``).
         Raises:
             NoFaceError: fewer than ``options.min_mask_pixels`` usable face pixels.
+            InputError: shapes that disagree, or an input kind the weights were not trained on.
         """
         from faceforge.errors import NoFaceError
 
         h, w = mask.shape
+        self.check_input(uv)
         if normals.shape[:2] != (h, w):
             raise InputError(f"the mask is {w}x{h} pixels but the normal map {normals.shape[1]}x{normals.shape[0]}")
+        if uv is not None and uv.shape != (h, w, 2):
+            raise InputError(f"the UV map is {uv.shape}, expected ({h}, {w}, 2)")
         if int(mask.sum()) < options.min_mask_pixels:
             raise NoFaceError(f"only {int(mask.sum())} face pixels (at least {options.min_mask_pixels} needed)")
         fx, fy = options.focal_px or (options.default_focal_factor * max(w, h),) * 2
@@ -333,10 +369,10 @@ class N2FNetRegressor:
         if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
             log.warning("the face mask touches the image border: the first crop (from the mask's box) may be off")
         box = self.crop_box(mask)
-        out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy))
+        out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy), uv)
         for _ in range(options.refine_steps):
             box = self.landmark_box(lm_px)
-            out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy))
+            out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy), uv)
         k = out.identity.shape[1]
         identity = torch.cat([out.identity, out.identity.new_zeros(1, self.model.num_identity - k)], 1)
         from faceforge.fit.n2fnet.rendering import model_vertices

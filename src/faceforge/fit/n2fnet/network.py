@@ -42,6 +42,9 @@ from faceforge.errors import UsageError
 # 6D rotation (first two matrix columns) of the frontal pose in the OpenCV camera frame: R = diag(1, -1, -1).
 FRONTAL_6D = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+# What the network can be trained on (seed 003 Table 2): input kind -> channels. "uv" is the rendered UV-coordinate
+# map (Pixel3DMM's other prediction), "uv+normal" both stacked (u, v, nx, ny, nz).
+INPUT_KINDS = {"normal": 3, "uv": 2, "uv+normal": 5}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class N2FNetConfig:
         stem_convs: 3x3 convolutions per stem stage (the first of each has stride 2).
         head_hidden: hidden width of the MLP heads g_F, g_C.
         expression_init: expression weight the untrained network outputs (about the prior mean).
+        input_kind: what the input channels hold, a key of ``INPUT_KINDS`` (``compose_input``).
+        input_masked: the input is multiplied by the face mask (eq. 1); False = the whole drawn head (ablation
+            "without segmentation").
         scale_ref: apparent scale (pixels per model unit at the model origin) at which the camera module's scale
             output is 0, for ``image_size`` pixels: ``scale = scale_ref * exp(out)``.
     """
@@ -76,8 +82,12 @@ class N2FNetConfig:
     head_hidden: int = 256
     scale_ref: float = 7.0
     expression_init: float = 0.02
+    input_kind: str = "normal"
+    input_masked: bool = True
 
     def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise UsageError(f"input_kind: expected one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
         if self.image_size % 16 or self.image_size <= 0:
             raise UsageError(f"image_size: expected a positive multiple of 16, got {self.image_size}")
         if self.dim % self.heads:
@@ -89,6 +99,14 @@ class N2FNetConfig:
     @property
     def num_tokens(self) -> int:
         return (self.image_size // 16) ** 2
+
+    @property
+    def in_channels(self) -> int:
+        return INPUT_KINDS[self.input_kind]
+
+    def describe_input(self) -> str:
+        """e.g. "normal, face-masked" or "uv+normal, whole head"."""
+        return f"{self.input_kind}, {'face-masked' if self.input_masked else 'whole head'}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -123,6 +141,35 @@ class N2FNetOutput:
     rotation: torch.Tensor
     origin_px: torch.Tensor
     scale_px: torch.Tensor
+
+
+def compose_input(kind: str, masked: bool, normals: torch.Tensor, mask: torch.Tensor,
+                  uv: torch.Tensor | None = None) -> torch.Tensor:
+    """The network input from the per-pixel buffers of an S x S crop.
+
+    Args:
+        kind: a key of ``INPUT_KINDS``; masked: multiply by the face mask (eq. 1).
+        normals: (B, S, S, 3) unit OpenCV camera-frame normals of the drawn surface (0 on the background).
+        mask: (B, S, S) face mask in {0, 1}.
+        uv: (B, S, S, 2) texture coordinates in the model's UV layout (0 on the background); needed by "uv" kinds.
+    Returns:
+        (B, C, S, S) float32, channels first: "normal" (nx, ny, nz); "uv" (2u - 1, 2v - 1); "uv+normal" both, uv
+        first. Pixels off the mask (``masked``) or off the surface are 0.
+    """
+    if kind not in INPUT_KINDS:
+        raise UsageError(f"input kind: expected one of {', '.join(INPUT_KINDS)}, got {kind!r}")
+    parts = []
+    if kind in ("uv", "uv+normal"):
+        if uv is None:
+            raise UsageError(f"the {kind!r} input needs a UV map")
+        on = (normals.abs().sum(-1, keepdim=True) > 0).to(uv.dtype)  # no UV off the surface
+        parts.append((2.0 * uv - 1.0) * on)
+    if kind in ("normal", "uv+normal"):
+        parts.append(normals)
+    x = torch.cat(parts, dim=-1).to(torch.float32)
+    if masked:
+        x = x * mask[..., None].to(x.dtype)
+    return x.permute(0, 3, 1, 2).contiguous()
 
 
 def rotation_6d_to_matrix(r6: torch.Tensor) -> torch.Tensor:
@@ -202,7 +249,7 @@ class Backbone(nn.Module):
     def __init__(self, cfg: N2FNetConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 3
+        cin = cfg.in_channels
         for cout in cfg.stem_channels:
             for k in range(cfg.stem_convs):
                 layers += [nn.Conv2d(cin if k == 0 else cout, cout, 3, stride=2 if k == 0 else 1, padding=1,
@@ -256,7 +303,7 @@ class N2FNet(nn.Module):
         self.register_buffer("identity_6d", torch.tensor(IDENTITY_6D), persistent=False)
 
     def forward(self, normals_face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, S, S) masked camera-frame normals -> (model outputs (B, K + Ne + 6), camera outputs (B, 9))."""
+        """(B, C, S, S) input (``compose_input``) -> (model outputs (B, K + Ne + 6), camera outputs (B, 9))."""
         tokens = self.backbone(normals_face)
         return self.model_module(tokens), self.camera_module(tokens)
 
@@ -272,10 +319,12 @@ class N2FNet(nn.Module):
         return N2FNetOutput(identity, linear.clamp(0.0, 1.0), linear, model_rot, delta @ model_rot, origin, scale)
 
     def predict(self, normals_face: torch.Tensor) -> N2FNetOutput:
-        """Validated forward + decode. normals_face: (B, 3, S, S) float32 (see the module docstring)."""
-        s = self.cfg.image_size
-        if normals_face.ndim != 4 or tuple(normals_face.shape[1:]) != (3, s, s):
-            raise UsageError(f"normals_face: expected shape (B, 3, {s}, {s}), got {tuple(normals_face.shape)}")
+        """Validated forward + decode. normals_face: (B, C, S, S) float32, the input of ``cfg.input_kind``
+        (``compose_input``; C = 3 for the default masked normals, see the module docstring)."""
+        s, c = self.cfg.image_size, self.cfg.in_channels
+        if normals_face.ndim != 4 or tuple(normals_face.shape[1:]) != (c, s, s):
+            raise UsageError(f"network input ({self.cfg.describe_input()}): expected shape (B, {c}, {s}, {s}), got "
+                             f"{tuple(normals_face.shape)}")
         return self.decode(*self(normals_face))
 
 

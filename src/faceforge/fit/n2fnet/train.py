@@ -27,7 +27,7 @@ import torch
 
 from faceforge.fit.n2fnet.data import CropJitter, SyntheticSource, TrainingBatch, data_version, iterate_batches
 from faceforge.fit.n2fnet.losses import LossTerms, LossWeights, param_loss, render_loss
-from faceforge.fit.n2fnet.network import N2FNet, N2FNetConfig, N2FNetOutput, translation_from_origin
+from faceforge.fit.n2fnet.network import INPUT_KINDS, N2FNet, N2FNetConfig, N2FNetOutput, translation_from_origin
 from faceforge.fit.n2fnet.rendering import FaceParts, model_vertices, render_face
 from faceforge.morphable.model import MorphableModel
 
@@ -58,6 +58,8 @@ class TrainOptions:
         validation_size: faces in the fixed validation set.
         weights: loss weights.
         jitter: random moves of the training crops (``data.CropJitter``), also applied to the validation faces.
+        input_kind: the network input (``network.INPUT_KINDS``: "normal", "uv", "uv+normal"; seed 003 Table 2).
+        input_masked: multiply the input by the face mask (eq. 1); False = the whole head (ablation).
     """
 
     stage1_steps: int = 2000
@@ -75,6 +77,8 @@ class TrainOptions:
     validation_size: int = 64
     weights: LossWeights = LossWeights()
     jitter: CropJitter = CropJitter()
+    input_kind: str = "normal"
+    input_masked: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def validate(net: N2FNet, model: MorphableModel, parts: FaceParts, batches: list
     sums: dict[str, float] = {}
     n = 0
     for b in batches:
-        out = net.predict(b.network_input())
+        out = net.predict(b.network_input(net.cfg.input_kind, net.cfg.input_masked))
         k = out.identity.shape[1]
         p = stage1_loss(out, b, weights)
         r = stage2_loss(model, parts, out, b, weights)
@@ -193,7 +197,7 @@ def _run_stage(
         factor = warmup_cosine(i, steps, options.warmup_fraction)
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * factor
-        out = net.predict(batch.network_input())
+        out = net.predict(batch.network_input(net.cfg.input_kind, net.cfg.input_masked))
         if stage == "stage1":
             loss = stage1_loss(out, batch, options.weights)
         elif stage == "stage2":
@@ -228,10 +232,12 @@ def train(model: MorphableModel, options: TrainOptions = TrainOptions(), log_pat
     """Train N2FNet from scratch on streamed synthetic faces (module docstring)."""
     torch.manual_seed(options.seed)
     cfg = config or N2FNetConfig(image_size=options.image_size, num_identity=options.num_identity,
-                                 num_expression=model.num_expression)
+                                 num_expression=model.num_expression, input_kind=options.input_kind,
+                                 input_masked=options.input_masked)
     net = N2FNet(cfg)
-    source = SyntheticSource(model, cfg.image_size, options.seed, options.jitter)
-    val_source = SyntheticSource(model, cfg.image_size, options.seed + VALIDATION_SEED_OFFSET, options.jitter)
+    uv = cfg.input_kind != "normal"
+    source = SyntheticSource(model, cfg.image_size, options.seed, options.jitter, uv=uv)
+    val_source = SyntheticSource(model, cfg.image_size, options.seed + VALIDATION_SEED_OFFSET, options.jitter, uv=uv)
     vb = min(options.batch_size, options.validation_size)
     val = [val_source.batch(i, vb) for i in range(max(1, options.validation_size // vb))]
     history: list[dict] = []
@@ -326,6 +332,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--lr-camera", type=float, default=5e-4)
     p.add_argument("--joint", action="store_true", help="ablation: one joint stage with both losses")
+    p.add_argument("--input", choices=tuple(INPUT_KINDS), default="normal",
+                   help="ablation: the network input (the rendered UV map, normals, or both)")
+    p.add_argument("--no-mask", action="store_true",
+                   help="ablation: the input is not multiplied by the face mask (the whole head)")
     p.add_argument("--workers", type=int, default=0, choices=(0, 1))
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--validate-every", type=int, default=250)
@@ -345,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     options = TrainOptions(stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps, batch_size=args.batch_size,
                            seed=args.seed, image_size=args.image_size, num_identity=args.num_identity, lr=args.lr,
                            lr_camera=args.lr_camera, joint=args.joint, workers=args.workers,
+                           input_kind=args.input, input_masked=not args.no_mask,
                            validate_every=args.validate_every,
                            jitter=CropJitter(args.jitter_shift, args.jitter_scale[0], args.jitter_scale[1]))
     t0 = time.time()
@@ -353,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "command": "python -m faceforge.fit.n2fnet.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "options": asdict(options),
-        "data_version": data_version(args.seed, args.image_size, options.jitter), "model": model.name,
+        "data_version": data_version(args.seed, args.image_size, options.jitter, options.input_kind,
+                                     options.input_masked), "model": model.name,
         "threads": args.threads,
         "train_seconds": round(time.time() - t0, 1), "torch": str(torch.__version__), "final_validation": last_val,
     }
