@@ -9,6 +9,7 @@ from PIL import Image
 
 from faceforge.camera.projection import project
 from faceforge.cli import main
+from faceforge.detect.indices import LEFT_EYELID, RIGHT_EYELID
 from faceforge.detect.mesh import FaceLandmarks
 from faceforge.detect.roi import Roi
 from faceforge.fit.reconstruct import FaceFitter, ReconstructOptions, implicit_camera
@@ -26,12 +27,20 @@ def fitter(ict_model):
 
 
 def _observe(fitter, params, camera):
-    """The 478 detector landmarks a perfect detector would report for ``params`` (eye rig included)."""
+    """The 478 detector landmarks a perfect detector would report for ``params`` (eye rig included).
+
+    Eyelid points follow the lid margin as a detector's do (``faceforge.fit.eyelids``): their surface points on the
+    eyeball would not move at a blink.
+    """
     m = fitter.model
     verts = evaluate(m, params).vertices
     pts = fitter.correspondence.points
     tri = verts[0][m.faces[torch.as_tensor(pts.face_index)]]
     p3 = (tri * torch.as_tensor(pts.bary, dtype=torch.float32)[:, :, None]).sum(1)
+    lids = list(RIGHT_EYELID + LEFT_EYELID)
+    following = fitter.basis.positions(params.identity[0].double().numpy(), params.expression[0].double().numpy())
+    p3[lids] = torch.as_tensor(following[lids], dtype=torch.float32)
+    p3[lids] = p3[lids] @ axis_angle_to_matrix(params.rotation)[0].T + params.translation[0]
     px = project(p3[None], camera)[0].numpy()  # the iris points sit on the (rig-turned) eyeballs
     pts3 = np.concatenate([px, np.zeros((478, 1))], 1)
     box = np.r_[px.min(0), px.max(0)]
@@ -65,7 +74,8 @@ def test_fitter_recovers_pose_expression_and_gaze(fitter, ict_model) -> None:
         assert abs(float(got.expression[0, k] - truth.expression[0, k])) < 0.15, name
     for name in ("eyeLookOut_L", "eyeLookIn_R", "eyeLookUp_L", "eyeLookUp_R"):
         k = m.expression_index(name)
-        assert abs(float(got.expression[0, k] - truth.expression[0, k])) < 0.15, name  # gaze reads ~20% low
+        # Gaze reads 0-35 % low (priors; the lids' part of the eyeLook motion is shared with eyeWide/eyeSquint).
+        assert abs(float(got.expression[0, k] - truth.expression[0, k])) < 0.2, name
     for name in ("eyeLookIn_L", "eyeLookOut_R", "eyeLookDown_L"):
         assert float(got.expression[0, m.expression_index(name)]) < 0.12, name
     # The fitted landmarks land where the truth's landmarks project.

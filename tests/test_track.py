@@ -14,14 +14,13 @@ import torch
 from faceforge.detect.mesh import FaceLandmarks
 from faceforge.detect.roi import Roi
 from faceforge.errors import NoFaceError, UsageError
-from faceforge.fit.landmark_fit import project_points
+from faceforge.fit.landmark_fit import opposite_pairs, project_points, rotvec_to_matrix
 from faceforge.fit.reconstruct import FaceFitter, ReconstructOptions
 from faceforge.geometry import euler_to_matrix
 from faceforge.metrics.temporal import landmark_jitter
 from faceforge.track import SmoothingOptions, TrackBuilder, Tracker, TrackOptions
 from faceforge.track.basis import tracking_bases
-from faceforge.track.solver import FrameState, fit_frame, rotvec_to_matrix
-from faceforge.track.tracker import opposite_pairs
+from faceforge.track.solver import FrameState, fit_frame
 
 pytestmark = pytest.mark.ict
 

@@ -95,15 +95,79 @@ def project_points(points_world: np.ndarray, focal_px: float, principal_px: np.n
     return np.stack([points_world[:, 0], -points_world[:, 1]], 1) * (focal_px / depth)[:, None] + principal_px
 
 
-def _skew(v: np.ndarray) -> np.ndarray:
+def skew(v: np.ndarray) -> np.ndarray:
     """(L, 3) -> (L, 3, 3) cross-product matrices."""
     o = np.zeros(len(v))
     x, y, z = v.T
     return np.stack([o, -z, y, z, o, -x, -y, x, o], 1).reshape(-1, 3, 3)
 
 
-def _rodrigues(d: np.ndarray) -> np.ndarray:
-    return cv2.Rodrigues(np.asarray(d, dtype=np.float64).reshape(3, 1))[0]
+def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
+    """(3,) axis-angle, radians -> (3, 3) rotation."""
+    return cv2.Rodrigues(np.asarray(v, dtype=np.float64).reshape(3, 1))[0]
+
+
+def matrix_to_rotvec(r: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation -> (3,) axis-angle, radians."""
+    return cv2.Rodrigues(np.asarray(r, dtype=np.float64))[0].ravel()
+
+
+def projection_jacobian(world: np.ndarray, focal_px: float) -> np.ndarray:
+    """(L, 3) world points (camera at the origin looking down -z) -> (L, 2, 3) d(u, v)/d(world).
+
+    ``u = f x / (-z) + cx``, ``v = -f y / (-z) + cy`` (``project_points``).
+    """
+    depth = -world[:, 2]
+    a = np.zeros((len(world), 2, 3))
+    a[:, 0, 0] = focal_px / depth
+    a[:, 0, 2] = focal_px * world[:, 0] / depth**2
+    a[:, 1, 1] = -focal_px / depth
+    a[:, 1, 2] = -focal_px * world[:, 1] / depth**2
+    return a
+
+
+# Shapes that pull the same features in opposite directions: with both on, their motions cancel and what is left is
+# a spurious deformation a landmark fit exploits (measured on the dev videos and the astronaut: eyeLookIn and
+# eyeLookOut both at 1 to fake a lid shape, jawLeft + jawRight both ~0.8). At most one of each pair may be non-zero.
+OPPOSITE_SHAPES = (
+    ("eyeLookIn_L", "eyeLookOut_L"), ("eyeLookUp_L", "eyeLookDown_L"),
+    ("eyeLookIn_R", "eyeLookOut_R"), ("eyeLookUp_R", "eyeLookDown_R"),
+    ("eyeBlink_L", "eyeWide_L"), ("eyeBlink_R", "eyeWide_R"),
+    ("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"),
+)
+
+
+def opposite_pairs(expression_names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(P, 2) expression indices of the ``OPPOSITE_SHAPES`` pairs present in the model."""
+    names = list(expression_names)
+    pairs = [(names.index(a), names.index(b)) for a, b in OPPOSITE_SHAPES if a in names and b in names]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def drop_weaker_of_pairs(coef: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """A copy of ``coef`` where, of each pair with both members non-zero, the smaller is set to 0."""
+    coef = coef.copy()
+    for a, b in pairs:
+        if coef[a] > 0 and coef[b] > 0:
+            coef[a if coef[a] < coef[b] else b] = 0.0
+    return coef
+
+
+def hold_one_of_pairs(coef: np.ndarray, grad: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(K,) bool: the members of exclusive pairs to hold at 0 in this Gauss-Newton step.
+
+    Of each pair (a, b) only one is free: the non-zero one, or, with both at 0, the one whose gradient lowers the
+    cost more (the more negative ``grad``).
+    """
+    held = np.zeros(len(coef), bool)
+    for a, b in pairs:
+        if coef[a] > 0:
+            held[b] = True
+        elif coef[b] > 0:
+            held[a] = True
+        else:
+            held[b if grad[a] < grad[b] else a] = True
+    return held
 
 
 def initial_pose(
@@ -130,7 +194,7 @@ def initial_pose(
         size = np.ptp(obj, axis=0)[:2].max()
         r_cv, t_cv = _FLIP.copy(), np.array([0.0, 0.0, focal_px * size / spread])
     else:
-        r_cv, t_cv = _rodrigues(rvec.ravel()), tvec.ravel()
+        r_cv, t_cv = rotvec_to_matrix(rvec.ravel()), tvec.ravel()
     # OpenCV camera pose -> world (camera = flip): X_cv = F (R X + t)  =>  R = F r_cv, t = F t_cv.
     return _FLIP @ r_cv, _FLIP @ t_cv
 
@@ -146,6 +210,7 @@ def fit_landmarks(
     free_expression: np.ndarray | None = None,
     fixed_expression: np.ndarray | None = None,
     init: LandmarkFitResult | None = None,
+    exclusive_pairs: np.ndarray | None = None,
 ) -> LandmarkFitResult:
     """Fit pose, focal length, identity and expression to 2D landmarks.
 
@@ -208,6 +273,12 @@ def fit_landmarks(
         if init.identity.shape[0] >= ni:
             coef = np.clip(np.r_[init.identity[:ni], init.expression[free_idx]], lo, hi)
     prior = np.r_[np.full(ni, options.identity_prior), np.full(ne, options.expression_prior)]
+    # Exclusive pairs as positions in coef (identity first, then the free expression weights).
+    position = np.full(basis.num_expression, -1)
+    position[free_idx] = ni + np.arange(ne)
+    pairs = np.zeros((0, 2), np.int64) if exclusive_pairs is None else position[np.asarray(exclusive_pairs, np.int64)]
+    pairs = pairs[(pairs >= 0).all(1)] if len(pairs) else pairs
+    coef = drop_weaker_of_pairs(coef, pairs)
 
     def residuals(rot_, trans_, log_f_, coef_):
         pts = (mean + shape @ coef_) @ rot_.T + trans_
@@ -231,15 +302,9 @@ def fit_landmarks(
         err = np.linalg.norm(proj - obs, axis=1) / scale
         huber = np.where(err <= options.huber, 1.0, options.huber / np.maximum(err, 1e-12))
         rw = w_l * huber
-        depth = -world[:, 2]
-        # d(u, v)/d(world): u = f x / (-z) + cx ; v = -f y / (-z) + cy
-        a = np.zeros((n_pts, 2, 3))
-        a[:, 0, 0] = f / depth
-        a[:, 0, 2] = f * world[:, 0] / depth**2
-        a[:, 1, 1] = -f / depth
-        a[:, 1, 2] = -f * world[:, 1] / depth**2
+        a = projection_jacobian(world, f)
         jac = np.empty((n_pts, 2, n_par))
-        jac[:, :, 0:3] = a @ (-_skew(rotated))
+        jac[:, :, 0:3] = a @ (-skew(rotated))
         jac[:, :, 3:6] = a
         if fit_focal:
             jac[:, :, 6] = proj - principal
@@ -258,7 +323,8 @@ def fit_landmarks(
         # Active set: weights at a bound whose gradient pushes outward stay fixed this step.
         at_lo = (coef <= lo + 1e-9) & (g[n_rigid:] > 0)
         at_hi = (coef >= hi - 1e-9) & (g[n_rigid:] < 0)
-        free = np.r_[np.ones(n_rigid, bool), ~(at_lo | at_hi)]
+        held = at_lo | at_hi | hold_one_of_pairs(coef, g[n_rigid:], pairs)
+        free = np.r_[np.ones(n_rigid, bool), ~held]
         c0 = cost(proj, coef, log_f, rw)
         h_free = h if free.all() else h[np.ix_(free, free)]
         g_free = g[free]
@@ -266,7 +332,7 @@ def fit_landmarks(
         for _ in range(6):
             step = np.zeros(n_par)
             step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
-            new_rot = _rodrigues(step[0:3]) @ rot
+            new_rot = rotvec_to_matrix(step[0:3]) @ rot
             new_trans = trans + step[3:6]
             new_log_f = log_f + (step[6] if fit_focal else 0.0)
             new_coef = np.clip(coef + step[n_rigid:], lo, hi)

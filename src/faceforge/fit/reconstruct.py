@@ -27,7 +27,14 @@ from faceforge.detect.mesh import FaceLandmarks
 from faceforge.errors import UsageError
 from faceforge.fit.contour import ContourCandidates, contour_candidates, contour_landmarks_68
 from faceforge.fit.correspondence import Correspondence, load_correspondence, load_ibug68
-from faceforge.fit.landmark_fit import LandmarkFitOptions, LandmarkFitResult, fit_landmarks, project_points
+from faceforge.fit.eyelids import IBUG_EYE_ROWS, follow_lids
+from faceforge.fit.landmark_fit import (
+    LandmarkFitOptions,
+    LandmarkFitResult,
+    fit_landmarks,
+    opposite_pairs,
+    project_points,
+)
 from faceforge.fit.photometric import LandmarkObservation, PhotometricOptions, PhotometricResult, refine_photometric
 from faceforge.fit.surface import PointBasis, SurfacePoints, point_basis
 from faceforge.geometry import axis_angle_to_matrix
@@ -107,17 +114,23 @@ class FaceFitter:
         """
         self.model = model
         self.correspondence = correspondence or load_correspondence(model)
-        self.basis = point_basis(model, self.correspondence.points)
+        lids = np.array(RIGHT_EYELID + LEFT_EYELID)
+        points = self.correspondence.points
+        raw = point_basis(model, points)
+        self.basis = follow_lids(model, raw, points, lids)
         if ibug68 is None:
             ibug68 = load_ibug68(model) or SurfacePoints.at_vertices(model, model.landmark_indices.numpy())
-        self.ibug68 = point_basis(model, ibug68)
+        self.ibug68 = follow_lids(model, point_basis(model, ibug68), ibug68, IBUG_EYE_ROWS)
         self._subsets: dict[int, tuple[np.ndarray, PointBasis, PointBasis]] = {}
         self.contour: ContourCandidates = contour_candidates(model)
         self._contour_vertices = np.unique(np.concatenate(self.contour.candidates))
         self._contour_basis = point_basis(model, SurfacePoints.at_vertices(model, self._contour_vertices))
         self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
         self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
-        self.gaze_basis = _rig_iris_rows(model, self.basis, self.correspondence.points)
+        # Iris rows take the identity motion of the lid ring's own surface points (on the eyeball), then the lid rows
+        # are re-rigged to follow the lids.
+        self.gaze_basis = follow_lids(model, _rig_iris_rows(model, raw, points), points, lids)
+        self.pairs = opposite_pairs(model.expression_names)
 
     def fit_face(
         self,
@@ -143,7 +156,7 @@ class FaceFitter:
         # Stage 1: pose, focal, identity and expression from the face landmarks, gaze shapes held at 0.
         res = fit_landmarks(
             basis, obs, image_size, weights=weights, focal_px=options.focal_px, options=options.landmarks,
-            expression_bounds=m.expression_bounds, free_expression=~self.gaze_shapes,
+            expression_bounds=m.expression_bounds, free_expression=~self.gaze_shapes, exclusive_pairs=self.pairs,
         )
         if options.gaze and m.eyes is not None:
             # Stage 2: identity fixed, the iris points join and move with the eyeLook weights (linearized eye rig);
@@ -156,6 +169,7 @@ class FaceFitter:
                 fixed, obs, image_size, weights=weights, focal_px=options.focal_px, options=replace(
                     options.landmarks, num_identity=0, iterations=options.gaze_iterations),
                 expression_bounds=m.expression_bounds, init=replace(res, identity=np.zeros(0)),
+                exclusive_pairs=self.pairs,
             )
             res = replace(stage2, identity=res.identity)
         expression = res.expression

@@ -17,10 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from faceforge.fit.landmark_fit import initial_pose, project_points
+from faceforge.fit.landmark_fit import (
+    drop_weaker_of_pairs,
+    hold_one_of_pairs,
+    initial_pose,
+    matrix_to_rotvec,
+    project_points,
+    projection_jacobian,
+    rotvec_to_matrix,
+    skew,
+)
 from faceforge.fit.surface import PointBasis
 
 
@@ -87,22 +95,6 @@ class FrameFit:
     iterations: int
 
 
-def _skew(v: np.ndarray) -> np.ndarray:
-    o = np.zeros(len(v))
-    x, y, z = v.T
-    return np.stack([o, -z, y, z, o, -x, -y, x, o], 1).reshape(-1, 3, 3)
-
-
-def matrix_to_rotvec(r: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation -> (3,) axis-angle, radians."""
-    return cv2.Rodrigues(np.asarray(r, dtype=np.float64))[0].ravel()
-
-
-def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
-    """(3,) axis-angle, radians -> (3, 3) rotation."""
-    return cv2.Rodrigues(np.asarray(v, dtype=np.float64).reshape(3, 1))[0]
-
-
 def initial_state(
     basis: PointBasis, observed_px: np.ndarray, weights: np.ndarray, focal_px: float, principal_px: np.ndarray
 ) -> FrameState:
@@ -155,9 +147,7 @@ def fit_frame(
     rot, trans = init.rotation.copy(), init.translation.copy()
     coef = np.clip(init.expression.astype(np.float64), lo, hi)
     pairs = np.zeros((0, 2), np.int64) if exclusive_pairs is None else np.asarray(exclusive_pairs, np.int64)
-    for a, b in pairs:  # keep the larger of a pair that starts with both on
-        if coef[a] > 0 and coef[b] > 0:
-            coef[a if coef[a] < coef[b] else b] = 0.0
+    coef = drop_weaker_of_pairs(coef, pairs)  # keep the larger of a pair that starts with both on
     use = weights > 0
     scale = max(float(np.ptp(obs[use], axis=0).max()), 1.0)
     e_prior = np.full(ne, options.expression_prior)
@@ -190,15 +180,9 @@ def fit_frame(
         err = np.linalg.norm(proj - obs, axis=1) / scale
         huber = np.where(err <= options.huber, 1.0, options.huber / np.maximum(err, 1e-12))
         rw = weights * huber
-        depth = -world[:, 2]
-        f = focal_px
-        a = np.zeros((n_pts, 2, 3))
-        a[:, 0, 0] = f / depth
-        a[:, 0, 2] = f * world[:, 0] / depth**2
-        a[:, 1, 1] = -f / depth
-        a[:, 1, 2] = -f * world[:, 1] / depth**2
+        a = projection_jacobian(world, focal_px)
         jac = np.empty((n_pts, 2, n_par))
-        jac[:, :, 0:3] = a @ (-_skew(rotated))
+        jac[:, :, 0:3] = a @ (-skew(rotated))
         jac[:, :, 3:6] = a
         jac[:, :, 6:] = np.matmul(a @ rot, shape)
         sw = (np.sqrt(huber) * w_sqrt)[:, None] / scale
@@ -218,14 +202,7 @@ def fit_frame(
             g[6:] += e_ref_w * (coef - ref.expression)
         at_lo = (coef <= lo + 1e-9) & (g[6:] > 0)
         at_hi = (coef >= hi - 1e-9) & (g[6:] < 0)
-        held = at_lo | at_hi
-        for a, b in pairs:
-            if coef[a] > 0:
-                held[b] = True
-            elif coef[b] > 0:
-                held[a] = True
-            else:
-                held[b if g[6 + a] < g[6 + b] else a] = True
+        held = at_lo | at_hi | hold_one_of_pairs(coef, g[6:], pairs)
         free = np.r_[np.ones(6, bool), ~held]
         c0, _ = cost_of(rot, trans, coef, rw)
         h_free = h[np.ix_(free, free)]

@@ -31,7 +31,7 @@ import torch
 
 from faceforge.detect.indices import LEFT_IRIS, RIGHT_IRIS
 from faceforge.errors import NoFaceError, UsageError
-from faceforge.fit.landmark_fit import project_points
+from faceforge.fit.landmark_fit import matrix_to_rotvec, opposite_pairs, project_points, rotvec_to_matrix
 from faceforge.fit.reconstruct import FaceFitter, implicit_camera
 from faceforge.fit.surface import PointBasis
 from faceforge.structures import Camera, FaceParams
@@ -45,8 +45,6 @@ from faceforge.track.solver import (
     TemporalPrior,
     fit_frame,
     initial_state,
-    matrix_to_rotvec,
-    rotvec_to_matrix,
 )
 
 log = logging.getLogger(__name__)
@@ -230,24 +228,6 @@ class _Entry:
     timestamp_ms: float
     points: np.ndarray | None  # (478, 2) float64 or None
     new_segment: bool
-
-
-# Shapes that pull the same features in opposite directions: with both on, their motions cancel and what is left is
-# a spurious deformation the fit exploits (measured on the dev videos: eyeLookIn + eyeLookOut both at 1 to fake a
-# lid shape, jawLeft + jawRight both ~0.8). At most one of each pair may be non-zero.
-_OPPOSITE_SHAPES = (
-    ("eyeLookIn_L", "eyeLookOut_L"), ("eyeLookUp_L", "eyeLookDown_L"),
-    ("eyeLookIn_R", "eyeLookOut_R"), ("eyeLookUp_R", "eyeLookDown_R"),
-    ("eyeBlink_L", "eyeWide_L"), ("eyeBlink_R", "eyeWide_R"),
-    ("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"),
-)
-
-
-def opposite_pairs(expression_names: tuple[str, ...] | list[str]) -> np.ndarray:
-    """(P, 2) indices of the opposite-direction shape pairs (``_OPPOSITE_SHAPES``) present in the model."""
-    names = list(expression_names)
-    pairs = [(names.index(a), names.index(b)) for a, b in _OPPOSITE_SHAPES if a in names and b in names]
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 class Tracker:
