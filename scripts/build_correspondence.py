@@ -113,14 +113,45 @@ def render_view(model, mesh_all, faces_idx, albedo, yaw_deg, pitch_deg):
     return img, full_ids[0].numpy(), frags.bary[0].numpy(), cam
 
 
-def iris_points(model) -> dict[int, tuple[int, np.ndarray]]:
+# Gaze zero. With the iris centre at the eyeball's front pole, fitted photos of people looking at (or near) the camera
+# read a median eyeLookIn - eyeLookOut of 0.26 (right eye) / 0.33 (left) on the 80 eyes-visible 300-W AFW dev faces,
+# i.e. ~10 degrees of convergence per eye, which camera-distance gaze does not have: relative to its lid corners
+# ICT's neutral eyeballs look slightly outward compared with real eyes (the detector puts real irises at 0.465 of the
+# eye width from the outer corner, renders of ICT's neutral eye at 0.41-0.44). The iris landmarks are therefore placed
+# where the eyeball's pole is after turning it this much towards the nose: a fit reads gaze relative to a typical
+# human resting gaze. Measured with ``python scripts/gaze_bias.py --images ../shared/data/dev/300w-afw/images``.
+IRIS_NASAL_DEG = 10.0
+
+
+def _ray_hit(origin: np.ndarray, direction: np.ndarray, tris: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """The farthest hit of a ray with triangles ((T, 3, 3)): (triangle position, barycentric (3,)), or None."""
+    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
+    e1, e2 = b - a, c - a
+    p = np.cross(direction, e2)
+    det = (e1 * p).sum(1)
+    ok = np.abs(det) > 1e-12
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    s = origin - a
+    u = (s * p).sum(1) * inv
+    q = np.cross(s, e1)
+    v = (direction * q).sum(1) * inv
+    t = (e2 * q).sum(1) * inv
+    hit = ok & (u >= -1e-9) & (v >= -1e-9) & (u + v <= 1 + 1e-9) & (t > 0)
+    if not hit.any():
+        return None
+    k = int(np.argmax(np.where(hit, t, -np.inf)))
+    return k, np.array([1.0 - u[k] - v[k], u[k], v[k]])
+
+
+def iris_points(model, nasal_deg: float = IRIS_NASAL_DEG) -> dict[int, tuple[int, np.ndarray]]:
     """Geometric iris correspondences on the neutral eyeballs: landmark -> (triangle, barycentric).
 
-    The centre is the eyeball's front pole; the four edge points lie on the eyeball surface at the iris radius
-    (``iris_geometry``) from it, in MediaPipe's order after the centre, which is mirrored between the eyes: right eye
-    (468-472) larger image x, above, smaller image x, below; left eye (473-477) smaller image x, above, larger image x,
-    below (a frontal face has image x along model +x and image up along model +y). Each is where a ray along model z
-    through the target (x, y) meets the front of the eyeball.
+    The iris axis is the direction from the eyeball's centroid (the eye rig's pivot) to its front pole, turned
+    ``nasal_deg`` towards the nose about the vertical. The centre landmark is where the axis leaves the eyeball; the
+    four edge points are where rays from the centroid through points at the iris radius (``iris_geometry``) around
+    the axis leave it, in MediaPipe's order after the centre, which is mirrored between the eyes: right eye (468-472)
+    larger image x, above, smaller image x, below; left eye (473-477) smaller image x, above, larger image x, below
+    (a frontal face has image x along model +x and image up along model +y).
     """
     tmpl = model.template.numpy().astype(np.float64)
     faces = model.faces.numpy()
@@ -132,27 +163,26 @@ def iris_points(model) -> dict[int, tuple[int, np.ndarray]]:
         in_eye = np.zeros(model.num_vertices, bool)
         in_eye[eye] = True
         tri_ids = np.nonzero(in_eye[faces].all(1))[0]
-        centre = tmpl[pole]
-        f = int(tri_ids[np.nonzero((faces[tri_ids] == pole).any(1))[0][0]])
-        out[ids[0]] = (f, (faces[f] == pole).astype(np.float64))
+        tris = tmpl[faces[tri_ids]]
+        pivot = tmpl[eye].mean(0)
+        axis = (tmpl[pole] - pivot) / np.linalg.norm(tmpl[pole] - pivot)
+        nasal = np.radians(nasal_deg) * (1.0 if region == "eyeball_right" else -1.0)  # right eye: nose at +x
+        turn = np.array([[np.cos(nasal), 0, np.sin(nasal)], [0, 1, 0], [-np.sin(nasal), 0, np.cos(nasal)]])
+        axis = turn @ axis
+        ex = np.cross([0.0, 1.0, 0.0], axis)
+        ex /= np.linalg.norm(ex)
+        ey = np.cross(axis, ex)
+        hit = _ray_hit(pivot, axis, tris)
+        if hit is None:
+            raise SystemExit(f"iris landmark {ids[0]}: the iris axis misses the eyeball")
+        centre = (tris[hit[0]] * hit[1][:, None]).sum(0)
+        out[ids[0]] = (int(tri_ids[hit[0]]), hit[1])
         for lm, (dx, dy) in zip(ids[1:], directions, strict=True):
-            target = centre[:2] + radius * np.array([dx, dy])
-            best = None
-            for t in tri_ids:
-                a, b, c = tmpl[faces[t]]
-                m = np.array([[a[0] - c[0], b[0] - c[0]], [a[1] - c[1], b[1] - c[1]]])
-                if abs(np.linalg.det(m)) < 1e-12:
-                    continue
-                l1, l2 = np.linalg.solve(m, target - c[:2])
-                bary = np.array([l1, l2, 1.0 - l1 - l2])
-                if (bary < -1e-9).any():
-                    continue
-                z = float(bary @ tmpl[faces[t], 2])
-                if best is None or z > best[0]:
-                    best = (z, int(t), bary)
-            if best is None:
+            target = centre + radius * (dx * ex + dy * ey)
+            hit = _ray_hit(pivot, (target - pivot) / np.linalg.norm(target - pivot), tris)
+            if hit is None:
                 raise SystemExit(f"iris landmark {lm}: no eyeball triangle under the iris edge")
-            out[lm] = (best[1], best[2])
+            out[lm] = (int(tri_ids[hit[0]]), hit[1])
     return out
 
 
@@ -234,6 +264,10 @@ def main() -> None:
         k = int(np.argmin(np.linalg.norm(pos - centre, axis=1)))
         face_index[lm], bary_out[lm] = s[k][0], s[k][1]
         spread_mm[lm] = float(np.median(np.linalg.norm(pos - pos[k], axis=1)) * 10.0)
+    # Renders show the model's own eyes (iris disc at the pole): check the iris geometry there with no gaze offset.
+    render_index, render_bary = face_index.copy(), bary_out.copy()
+    for lm, (f, b) in iris_points(model, nasal_deg=0.0).items():
+        render_index[lm], render_bary[lm] = f, b
     for lm, (f, b) in iris_points(model).items():
         face_index[lm], bary_out[lm] = f, b
 
@@ -241,8 +275,8 @@ def main() -> None:
     test_ids = [rng.normal(0, 0.8, model.num_identity) for _ in range(2)]
     errs, errs_frontal, iris_frontal, picture = [], [], [], None
     for mesh, _n, img, _ids, _b, cam, det, yaw, _pitch in views(test_ids, (-25, -5, 5, 25), (-8, 8)):
-        tri = mesh.vertices[0].numpy()[faces[face_index]]
-        pts3 = (tri * bary_out[:, :, None]).sum(1)
+        tri = mesh.vertices[0].numpy()[faces[render_index]]
+        pts3 = (tri * render_bary[:, :, None]).sum(1)
         proj = project(torch.tensor(pts3[None], dtype=torch.float32), cam)[0].numpy()
         io = np.linalg.norm(det.points_px[33, :2] - det.points_px[263, :2])
         e_all = np.linalg.norm(proj - det.points_px[:, :2], axis=1) / io
