@@ -280,8 +280,10 @@ def fit_landmarks(
     pairs = pairs[(pairs >= 0).all(1)] if len(pairs) else pairs
     coef = drop_weaker_of_pairs(coef, pairs)
 
+    shape_2d = shape.reshape(n_pts * 3, k_shape)  # one matrix-vector product evaluates the points
+
     def residuals(rot_, trans_, log_f_, coef_):
-        pts = (mean + shape @ coef_) @ rot_.T + trans_
+        pts = (mean + (shape_2d @ coef_).reshape(n_pts, 3)) @ rot_.T + trans_
         return project_points(pts, np.exp(log_f_), principal), pts
 
     def cost(proj, coef_, log_f_, rw):
@@ -290,28 +292,26 @@ def fit_landmarks(
         return c + (options.focal_prior * (log_f_ - np.log(f0)) ** 2 if fit_focal else 0.0)
 
     damping = options.damping
-    proj, _ = residuals(rot, trans, log_f, coef)
+    proj, world = residuals(rot, trans, log_f, coef)
     iterations_run = 0
     for _ in range(options.iterations):
         iterations_run += 1
-        model_pts = mean + shape @ coef
-        rotated = model_pts @ rot.T
-        world = rotated + trans
+        rotated = world - trans
         f = np.exp(log_f)
-        proj = project_points(world, f, principal)
         err = np.linalg.norm(proj - obs, axis=1) / scale
         huber = np.where(err <= options.huber, 1.0, options.huber / np.maximum(err, 1e-12))
         rw = w_l * huber
-        a = projection_jacobian(world, f)
-        jac = np.empty((n_pts, 2, n_par))
+        sw = np.sqrt(rw)[:, None] / scale
+        # Weighted Jacobian, built in float32: the normal equations only need a few digits for the step, and float32
+        # halves the dominant cost.
+        a = projection_jacobian(world, f) * sw[:, :, None]
+        jac = np.empty((n_pts, 2, n_par), np.float32)
         jac[:, :, 0:3] = a @ (-skew(rotated))
         jac[:, :, 3:6] = a
         if fit_focal:
-            jac[:, :, 6] = proj - principal
+            jac[:, :, 6] = (proj - principal) * sw
         jac[:, :, n_rigid:] = np.matmul(a @ rot, shape)
-        sw = np.sqrt(rw)[:, None] / scale
-        # The normal equations in float32 halve the dominant cost; the step only needs a few digits.
-        jr = (jac * sw[:, :, None]).reshape(-1, n_par).astype(np.float32)
+        jr = jac.reshape(-1, n_par)
         res = ((proj - obs) * sw).reshape(-1)
         h = (jr.T @ jr).astype(np.float64)
         g = (jr.T @ res.astype(np.float32)).astype(np.float64)
@@ -331,15 +331,20 @@ def fit_landmarks(
         diag = np.diag(h_free) + 1e-9
         for _ in range(6):
             step = np.zeros(n_par)
-            step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
+            try:
+                step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
+            except np.linalg.LinAlgError:  # singular in floating point: damp harder
+                damping *= 10.0
+                continue
             new_rot = rotvec_to_matrix(step[0:3]) @ rot
             new_trans = trans + step[3:6]
             new_log_f = log_f + (step[6] if fit_focal else 0.0)
             new_coef = np.clip(coef + step[n_rigid:], lo, hi)
-            new_proj, _ = residuals(new_rot, new_trans, new_log_f, new_coef)
+            new_proj, new_world = residuals(new_rot, new_trans, new_log_f, new_coef)
             c1 = cost(new_proj, new_coef, new_log_f, rw)
             if c1 < c0:
                 rot, trans, log_f, coef = new_rot, new_trans, new_log_f, new_coef
+                proj, world = new_proj, new_world
                 damping = max(damping / 3.0, 1e-7)
                 break
             damping *= 10.0
@@ -347,7 +352,6 @@ def fit_landmarks(
             break  # no decrease possible: converged
         if c0 - c1 < options.tolerance * c0:
             break
-    proj, _ = residuals(rot, trans, log_f, coef)
     identity = np.zeros(basis.num_identity)
     identity[:ni] = coef[:ni]
     expression = fixed_e.copy()

@@ -72,7 +72,8 @@ class PointBasis:
 
     def positions(self, identity: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """(Ni,), (Ne,) weights -> (L, 3) model-frame positions."""
-        return self.mean + self.shape @ np.concatenate([identity, expression])
+        weights = np.concatenate([identity, expression])
+        return self.mean + (self.shape.reshape(-1, len(weights)) @ weights).reshape(self.mean.shape)
 
 
 def point_basis(model: MorphableModel, points: SurfacePoints) -> PointBasis:

@@ -180,13 +180,13 @@ def fit_frame(
         err = np.linalg.norm(proj - obs, axis=1) / scale
         huber = np.where(err <= options.huber, 1.0, options.huber / np.maximum(err, 1e-12))
         rw = weights * huber
-        a = projection_jacobian(world, focal_px)
-        jac = np.empty((n_pts, 2, n_par))
+        sw = (np.sqrt(huber) * w_sqrt)[:, None] / scale
+        a = projection_jacobian(world, focal_px) * sw[:, :, None]  # weighted, float32 below (as in fit_landmarks)
+        jac = np.empty((n_pts, 2, n_par), np.float32)
         jac[:, :, 0:3] = a @ (-skew(rotated))
         jac[:, :, 3:6] = a
         jac[:, :, 6:] = np.matmul(a @ rot, shape)
-        sw = (np.sqrt(huber) * w_sqrt)[:, None] / scale
-        jr = (jac * sw[:, :, None]).reshape(-1, n_par).astype(np.float32)
+        jr = jac.reshape(-1, n_par)
         res = ((proj - obs) * sw).reshape(-1)
         h = (jr.T @ jr).astype(np.float64)
         g = (jr.T @ res.astype(np.float32)).astype(np.float64)
@@ -210,7 +210,11 @@ def fit_frame(
         diag = np.diag(h_free) + 1e-9
         for _ in range(6):
             step = np.zeros(n_par)
-            step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
+            try:
+                step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
+            except np.linalg.LinAlgError:  # singular in floating point: damp harder
+                damping *= 10.0
+                continue
             new_rot = rotvec_to_matrix(step[0:3]) @ rot
             new_trans = trans + step[3:6]
             new_coef = np.clip(coef + step[6:], lo, hi)
