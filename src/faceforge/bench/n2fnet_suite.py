@@ -11,13 +11,18 @@ Faces: the synthetic benchmark's test split (``faceforge.datasets.synthetic``, s
   predicted from the mask's box), resampling, true intrinsics given.
 * ``mean face in the n2fnet pose``: identity and expression 0 (the prior mean) with the network's pose: what the
   shape part of the regressor adds over knowing nothing.
+* ``hybrid``: the network's training-crop prediction refined by the normal-map fit (``fit.n2fnet.refine``, default
+  ``RefineOptions``: 40 steps) against the same crop's normals and face mask: seed 003's hybrid (Table 3).
+* ``normal fit from the mean face``: the same fit without the network (``refine.fit_from_mean``: depth and head-turn
+  search, then the same 40 steps): the analogue of seed 003's optimization baseline (Pixel3DMM's fit).
 * ``landmark fit, true 478 points`` / ``landmark fit, detector``: ``FaceFitter.fit_face`` as in the "synthetic"
   suite (``faceforge.evaluation.synthetic``; the detector row only without ``--quick``).
 
 Figures as in ``faceforge.evaluation.synthetic``: CD / MNE / CR@2mm after landmark + ICP rigid alignment (mm,
 degrees, share), per region, and the 68-point NME (inter-ocular) of the predicted landmarks. Time columns: the
 network forward pass at batch 1 (median over repeated runs, one thread), ``regress`` end to end on one face, and the
-fitter's median ``fit_face`` time (detection excluded). FPS = 1000 / that median.
+fitter's median ``fit_face`` time (detection excluded), the hybrid's and the normal fit's median time per face
+(network + fit; search + fit). FPS = 1000 / that median.
 """
 
 from __future__ import annotations
@@ -72,12 +77,15 @@ def summarize(scores: list[FaceScore]) -> dict[str, float]:
 
 
 def evaluate_regressor(model, regressor, count: int, mode: str, first_index: int = 0,
-                       split: str = "test") -> list[FaceScore]:
-    """Score the regressor on synthetic faces (module docstring); ``mode`` is "crop" or "regress"."""
+                       split: str = "test", refine_options=None) -> list[FaceScore]:
+    """Score the regressor on synthetic faces (module docstring); ``mode`` is "crop", "prior", "regress", "hybrid"
+    (the network's crop prediction refined by the normal fit, ``refine_options``) or "fit" (the normal fit from the
+    mean face on the same crop)."""
     from faceforge.datasets.synthetic import SyntheticFaces, SyntheticOptions
     from faceforge.evaluation.synthetic import evaluation_regions, surface_faces
     from faceforge.fit.n2fnet.data import batch_from_samples
     from faceforge.fit.n2fnet.infer import RegressOptions
+    from faceforge.fit.n2fnet.refine import FaceEstimate, NormalTarget, RefineOptions, fit_from_mean, refine
     from faceforge.fit.n2fnet.rendering import model_vertices
     from faceforge.fit.n2fnet.train import pose_from_output
     from faceforge.metrics.landmarks import nme
@@ -85,8 +93,10 @@ def evaluate_regressor(model, regressor, count: int, mode: str, first_index: int
     from faceforge.metrics.surface import vertex_normals_np
     from faceforge.morphable.evaluate import evaluate
 
-    if mode not in ("crop", "regress", "prior"):
-        raise ValueError(f"mode: expected 'crop', 'regress' or 'prior', got {mode!r}")
+    if mode not in ("crop", "regress", "prior", "hybrid", "fit"):
+        raise ValueError(f"mode: expected 'crop', 'regress', 'prior', 'hybrid' or 'fit', got {mode!r}")
+    refine_options = refine_options or RefineOptions()
+    cfg = regressor.net.cfg
     full = SyntheticFaces(model, SyntheticOptions())
     small = SyntheticFaces(model, SyntheticOptions(image_size=regressor.image_size))
     wide = SyntheticFaces(model, SyntheticOptions(image_size=WIDE_SIZE, padding=WIDE_PADDING))
@@ -103,16 +113,24 @@ def evaluate_regressor(model, regressor, count: int, mode: str, first_index: int
         gt_normals = vertex_normals_np(gt, all_faces)[ids]
         gt_lm = full.landmarks_3d(scene)
         with torch.no_grad():
-            if mode in ("crop", "prior"):
-                sample = small.sample(index, split)
+            if mode in ("crop", "prior", "hybrid", "fit"):
+                sample = small.render(small.scene(index, split), uv=cfg.input_kind != "normal")
                 batch = batch_from_samples([sample])
+                target = NormalTarget(batch.normals, batch.mask, batch.focal, batch.principal)
                 t0 = time.perf_counter()
-                out = net.predict(batch.network_input())
+                if mode == "fit":
+                    est = fit_from_mean(model, regressor.parts, target, cfg.num_identity, refine_options).estimate
+                else:
+                    out = net.predict(batch.network_input(cfg.input_kind, cfg.input_masked))
+                    rot, trans = pose_from_output(out, batch.focal, batch.principal)
+                    est = FaceEstimate(out.identity, out.expression, rot, trans)
+                    if mode == "hybrid":
+                        est = refine(model, regressor.parts, target, est, refine_options).estimate
                 ms = (time.perf_counter() - t0) * 1000.0
                 if mode == "prior":  # the mean face (identity and expression 0) in the predicted pose
-                    out = replace(out, identity=out.identity * 0, expression=out.expression * 0)
-                rot, trans = pose_from_output(out, batch.focal, batch.principal)
-                verts = model_vertices(model, out.identity, out.expression)
+                    est = replace(est, identity=est.identity * 0, expression=est.expression * 0)
+                rot, trans = est.rotation, est.translation
+                verts = model_vertices(model, est.identity, est.expression)
                 lm = regressor.parts.landmarks(verts @ rot.transpose(1, 2) + trans[:, None])[0]
                 lm_px = (lm[:, :2] / lm[:, 2:3] * batch.focal + batch.principal).double().numpy()
                 recon = verts[0].double().numpy()
@@ -187,6 +205,12 @@ def n2fnet_suite(options: BenchOptions) -> list[BenchRow]:
     rows.append(_row(f"n2fnet, faceforge regress: {WIDE_SIZE}x{WIDE_SIZE} normal map + face mask -> params (crop, "
                      f"resample, network); {where}", summarize(evaluate_regressor(model, regressor, count, "regress")),
                      reg_time.median_ms, reg_time.min_ms, reg_time.repeats))
+    for mode, label in (("hybrid", "hybrid: n2fnet training-crop prediction + normal-map fit (40 steps)"),
+                        ("fit", "normal-map fit from the mean face (depth and head-turn search + 40 steps): the "
+                                "optimization fit")):
+        scores = evaluate_regressor(model, regressor, count, mode)
+        summ = summarize(scores)
+        rows.append(_row(f"{label}, {s}x{s}; {where}", summ, summ["ms_median"], min(x.ms for x in scores), count))
     methods = ("gt-landmarks",) if options.quick else ("gt-landmarks", "detector")
     result = evaluate_synthetic(model, SyntheticEvalOptions(count=count, methods=methods))
     described = {"gt-landmarks": "landmark fit, true 478 points (fit_face)",

@@ -16,7 +16,9 @@ neck or scalp beyond the face region), so results are worse.
 
 Writes ``OUTDIR/NAME/`` like ``faceforge reconstruct``: params.json, landmarks.json (predicted iBUG-68; no detector
 points), mesh.obj, head.glb and overlay.png (the mesh over the normal-map picture), built in a temporary folder and
-renamed into place. Exit codes: 2 bad flags, 3 unreadable or invalid input, 4 no face pixels, 5 missing weights.
+renamed into place. ``--refine`` runs the hybrid of seed 003 (Table 3): the network's prediction starts a fit of
+identity, expression and pose to the normal map and face mask (``faceforge.fit.n2fnet.refine``; off by default).
+Exit codes: 2 bad flags, 3 unreadable or invalid input, 4 no face pixels, 5 missing weights.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cx", type=float, help="principal point x in pixels (default: the image centre)")
     p.add_argument("--cy", type=float, help="principal point y in pixels (default: the image centre)")
     p.add_argument("--weights", type=Path, help="N2FNet weights (default: the shipped ones)")
+    p.add_argument("--refine", action="store_true",
+                   help="hybrid: refine the network's prediction by fitting the model to the normal map (~1-3 s)")
     p.set_defaults(func=_run)
 
 
@@ -160,7 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     if regressor.net.cfg.input_kind != "normal":
         raise UsageError(f"--weights: these weights take a {regressor.net.cfg.input_kind!r} input (an ablation); "
                          "faceforge regress reads normal maps only")
-    reg = regressor.regress(normals, mask, RegressOptions(focal_px=focal, principal_px=principal))
+    from faceforge.fit.n2fnet.refine import RefineOptions
+
+    reg = regressor.regress(normals, mask, RegressOptions(focal_px=focal, principal_px=principal,
+                                                          fit=RefineOptions() if args.refine else None))
     import torch
 
     picture = to_uint8(normals_to_rgb(torch.from_numpy(normals)[None], "camera"))[0]

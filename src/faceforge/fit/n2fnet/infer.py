@@ -10,7 +10,9 @@ Steps of ``N2FNetRegressor.regress``:
 3. the network predicts identity, expression, the head rotation and where the model origin projects with what
    scale; with the given (or assumed) intrinsics of the *input* image that gives the translation
    ``t_z = f / scale``;
-4. the pose is moved from the OpenCV camera frame into the params.json world (the camera at the origin looking
+4. optionally (``RegressOptions.fit``, ``faceforge regress --refine``) the hybrid of seed 003: the prediction starts
+   the normal-map fit of ``refine.py`` on the last crop;
+5. the pose is moved from the OpenCV camera frame into the params.json world (the camera at the origin looking
    down -z: ``R_world = F R``, ``t_world = F t`` with ``F = diag(1, -1, -1)``, docs/conventions.md).
 """
 
@@ -29,6 +31,7 @@ import torch
 
 from faceforge.errors import AssetError, InputError, UsageError
 from faceforge.fit.n2fnet.network import N2FNet, N2FNetConfig, translation_from_origin
+from faceforge.fit.n2fnet.refine import RefineOptions
 from faceforge.geometry import matrix_to_axis_angle
 from faceforge.morphable.model import MorphableModel
 from faceforge.structures import Camera, FaceParams
@@ -56,6 +59,8 @@ class RegressOptions:
             the way the training crops were made (DECA box x the training padding) and regress again, this many
             times. The mask's box alone misplaces the crop by up to ~15 % of its side (the face region's neck and
             scalp vary with the pose), which the network was never trained on.
+        fit: the hybrid (seed 003 Table 3): refine the prediction with the normal-map fit
+            (``refine.refine``) on the last crop, at the network's resolution; None = the network alone.
     """
 
     focal_px: tuple[float, float] | None = None
@@ -63,6 +68,7 @@ class RegressOptions:
     default_focal_factor: float = 2.0
     min_mask_pixels: int = 64
     refine_steps: int = 2
+    fit: RefineOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -263,29 +269,24 @@ class N2FNetRegressor:
         x0y0 = np.round(centre - crop / 2.0 + 0.5)
         return np.r_[x0y0, round(crop)].astype(np.float64)
 
-    def network_input(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray,
-                      uv: np.ndarray | None = None) -> torch.Tensor:
-        """(1, C, S, S) the network's input for a crop: cut out (zeros outside the image), area-resampled, normals
-        renormalized, UVs averaged, composed as the weights expect (``network.compose_input``: face-masked, or the
-        whole drawn surface for weights trained without the mask)."""
+    def _resample(self, normals: np.ndarray, region: np.ndarray, box: np.ndarray, uv: np.ndarray | None):
+        """Cut out a crop of the pixels in ``region`` (zeros outside the image) and area-resample it to S x S:
+        ((1, S, S, 3) renormalized normals, (S, S) bool coverage > 1/2, (1, S, S, 2) averaged UVs or None,
+        (S, S) bool: the pixel lies mostly inside the image)."""
         import torch.nn.functional as F
 
-        from faceforge.fit.n2fnet.network import compose_input
-
-        cfg = self.net.cfg
-        region = mask if cfg.input_masked else np.abs(normals).sum(-1) > 0
         x0, y0, side = (int(v) for v in box)
-        h, w = mask.shape
-        nch = 6 if uv is not None else 4
-        src = np.zeros((side, side, nch), dtype=np.float32)
+        h, w = region.shape
+        src = np.zeros((side, side, 7 if uv is not None else 5), dtype=np.float32)
         ys, xs = slice(max(y0, 0), min(y0 + side, h)), slice(max(x0, 0), min(x0 + side, w))
         dst_y = slice(ys.start - y0, ys.stop - y0)
         dst_x = slice(xs.start - x0, xs.stop - x0)
         m = region[ys, xs].astype(np.float32)
         src[dst_y, dst_x, :3] = normals[ys, xs] * m[..., None]
         src[dst_y, dst_x, 3] = m
+        src[dst_y, dst_x, 4] = 1.0
         if uv is not None:
-            src[dst_y, dst_x, 4:6] = uv[ys, xs] * m[..., None]
+            src[dst_y, dst_x, 5:7] = uv[ys, xs] * m[..., None]
         t = torch.from_numpy(src).permute(2, 0, 1)[None]
         s = self.image_size
         small = F.interpolate(t, size=(s, s), mode="bilinear", antialias=side > s, align_corners=False)[0]
@@ -293,12 +294,33 @@ class N2FNetRegressor:
         keep = cover > 0.5
         n = n / n.norm(dim=0, keepdim=True).clamp_min(1e-6)
         n = torch.where(keep[None], n, torch.zeros_like(n)).permute(1, 2, 0)[None]
-        if (cfg.input_kind, cfg.input_masked) == ("normal", True):
-            return n.permute(0, 3, 1, 2).contiguous()
         uv_small = None
         if uv is not None:
-            uv_small = torch.where(keep[None], small[4:6] / cover.clamp_min(1e-6), 0.0).permute(1, 2, 0)[None]
+            uv_small = torch.where(keep[None], small[5:7] / cover.clamp_min(1e-6), 0.0).permute(1, 2, 0)[None]
+        return n, keep, uv_small, small[4] > 0.5
+
+    def network_input(self, normals: np.ndarray, mask: np.ndarray, box: np.ndarray,
+                      uv: np.ndarray | None = None) -> torch.Tensor:
+        """(1, C, S, S) the network's input for a crop: cut out (zeros outside the image), area-resampled, normals
+        renormalized, UVs averaged, composed as the weights expect (``network.compose_input``: face-masked, or the
+        whole drawn surface for weights trained without the mask)."""
+        from faceforge.fit.n2fnet.network import compose_input
+
+        cfg = self.net.cfg
+        region = mask if cfg.input_masked else np.abs(normals).sum(-1) > 0
+        n, keep, uv_small, _ = self._resample(normals, region, box, uv)
+        if (cfg.input_kind, cfg.input_masked) == ("normal", True):
+            return n.permute(0, 3, 1, 2).contiguous()
         return compose_input(cfg.input_kind, False, n, keep[None].to(torch.float32), uv_small)
+
+    def crop_intrinsics(self, box: np.ndarray, focal: tuple[float, float],
+                        principal: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, 2) focal and principal point, pixels, of the S x S crop ``box`` of an image with these intrinsics."""
+        scale = self.image_size / box[2]
+        f = torch.tensor([[focal[0] * scale, focal[1] * scale]], dtype=torch.float32)
+        c = torch.tensor([[(principal[0] - box[0] + 0.5) * scale - 0.5, (principal[1] - box[1] + 0.5) * scale - 0.5]],
+                         dtype=torch.float32)
+        return f, c
 
     def landmark_box(self, landmarks_px: np.ndarray) -> np.ndarray:
         """(3,) integer x0, y0, side of the training-style crop around 68 landmarks (DECA box x padding)."""
@@ -311,10 +333,7 @@ class N2FNetRegressor:
                  principal: tuple[float, float], uv: np.ndarray | None = None):
         """One network pass on one crop: (output, R_cam (1, 3, 3), t_cam (1, 3), landmarks (68, 2) input pixels)."""
         x = self.network_input(normals, mask, box, uv)
-        scale = self.image_size / box[2]
-        f = torch.tensor([[focal[0] * scale, focal[1] * scale]], dtype=torch.float32)
-        c = torch.tensor([[(principal[0] - box[0] + 0.5) * scale - 0.5, (principal[1] - box[1] + 0.5) * scale - 0.5]],
-                         dtype=torch.float32)
+        f, c = self.crop_intrinsics(box, focal, principal)
         with torch.no_grad():
             out = self.net.predict(x)
             t_cam = translation_from_origin(out.origin_px, out.scale_px, f, c)
@@ -373,15 +392,27 @@ class N2FNetRegressor:
         for _ in range(options.refine_steps):
             box = self.landmark_box(lm_px)
             out, rot_cam, t_cam, lm_px = self._predict(normals, mask, box, (fx, fy), (cx, cy), uv)
-        k = out.identity.shape[1]
-        identity = torch.cat([out.identity, out.identity.new_zeros(1, self.model.num_identity - k)], 1)
+        id_k, expression = out.identity, out.expression
+        if options.fit is not None:  # the hybrid: the prediction starts the normal fit on the last crop
+            from faceforge.fit.n2fnet.refine import FaceEstimate, NormalTarget, refine
+
+            n_crop, keep, _, inside = self._resample(normals, mask, box, None)
+            f, c = self.crop_intrinsics(box, (fx, fy), (cx, cy))
+            # The crop's camera differs from the image's by a scale and shift of the pixel grid only: the pose is
+            # the same in both.
+            target = NormalTarget(n_crop, keep[None].to(torch.float32), f, c, inside[None].to(torch.float32))
+            fitted = refine(self.model, self.parts, target, FaceEstimate(id_k, expression, rot_cam, t_cam),
+                            options.fit).estimate
+            id_k, expression, rot_cam, t_cam = fitted.identity, fitted.expression, fitted.rotation, fitted.translation
+        k = id_k.shape[1]
+        identity = torch.cat([id_k, id_k.new_zeros(1, self.model.num_identity - k)], 1)
         from faceforge.fit.n2fnet.rendering import model_vertices
 
         with torch.no_grad():
-            verts = model_vertices(self.model, out.identity, out.expression)
+            verts = model_vertices(self.model, id_k, expression)
             lm = (self.parts.landmarks(verts)[0] @ rot_cam[0].T + t_cam[0]).double().numpy()
         lm_px = lm[:, :2] / lm[:, 2:3] * np.array([fx, fy]) + np.array([cx, cy])
-        params = FaceParams(identity=identity, expression=out.expression,
+        params = FaceParams(identity=identity, expression=expression,
                             rotation=matrix_to_axis_angle(_FLIP @ rot_cam).to(torch.float32),
                             translation=(t_cam @ _FLIP).to(torch.float32))
         camera = Camera(torch.tensor([[fx, fy]], dtype=torch.float32),
