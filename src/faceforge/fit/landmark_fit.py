@@ -126,6 +126,23 @@ def projection_jacobian(world: np.ndarray, focal_px: float) -> np.ndarray:
     return a
 
 
+def damped_step(h: np.ndarray, g: np.ndarray, diag: np.ndarray, damping: float, free: np.ndarray) -> np.ndarray | None:
+    """Levenberg-Marquardt step ``-(H + damping diag(H)) \\ g`` for the free parameters, zeros for the held ones.
+
+    Args:
+        h: (F, F) normal matrix of the free parameters; g: (F,) their gradient; diag: (F,) the damping scale.
+        free: (P,) bool mask of the free parameters (F of them).
+    Returns:
+        (P,) step, or None when the damped system is singular in floating point.
+    """
+    step = np.zeros(len(free))
+    try:
+        step[free] = -np.linalg.solve(h + np.diag(damping * diag), g)
+    except np.linalg.LinAlgError:
+        return None
+    return step
+
+
 # Shapes that pull the same features in opposite directions: with both on, their motions cancel and what is left is
 # a spurious deformation a landmark fit exploits (measured on the dev videos and the astronaut: eyeLookIn and
 # eyeLookOut both at 1 to fake a lid shape, jawLeft + jawRight both ~0.8). At most one of each pair may be non-zero.
@@ -330,10 +347,8 @@ def fit_landmarks(
         g_free = g[free]
         diag = np.diag(h_free) + 1e-9
         for _ in range(6):
-            step = np.zeros(n_par)
-            try:
-                step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
-            except np.linalg.LinAlgError:  # singular in floating point: damp harder
+            step = damped_step(h_free, g_free, diag, damping, free)
+            if step is None:  # singular in floating point: damp harder
                 damping *= 10.0
                 continue
             new_rot = rotvec_to_matrix(step[0:3]) @ rot

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceforge.fit.landmark_fit import (
+    damped_step,
     drop_weaker_of_pairs,
     hold_one_of_pairs,
     initial_pose,
@@ -209,10 +210,8 @@ def fit_frame(
         g_free = g[free]
         diag = np.diag(h_free) + 1e-9
         for _ in range(6):
-            step = np.zeros(n_par)
-            try:
-                step[free] = -np.linalg.solve(h_free + np.diag(damping * diag), g_free)
-            except np.linalg.LinAlgError:  # singular in floating point: damp harder
+            step = damped_step(h_free, g_free, diag, damping, free)
+            if step is None:  # singular in floating point: damp harder
                 damping *= 10.0
                 continue
             new_rot = rotvec_to_matrix(step[0:3]) @ rot
