@@ -9,12 +9,16 @@ from PIL import Image
 
 from faceforge.camera.projection import project
 from faceforge.cli import main
+from faceforge.detect.eyes import eye_openness
+from faceforge.detect.faces import detect_faces
 from faceforge.detect.indices import LEFT_EYELID, RIGHT_EYELID
 from faceforge.detect.mesh import FaceLandmarks
 from faceforge.detect.roi import Roi
 from faceforge.fit.reconstruct import FaceFitter, ReconstructOptions, implicit_camera
 from faceforge.geometry import axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle
 from faceforge.io.glb import read_glb
+from faceforge.io.image import read_image
+from faceforge.io.params import save_params_json
 from faceforge.morphable import evaluate
 from faceforge.structures import FaceParams
 
@@ -171,3 +175,23 @@ def test_reconstruct_usage_errors(astronaut_png, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "--tiles must be at least 1" in err and "--focal must be positive" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_closed_eyes_read_as_blinks_not_gaze(fitter, ict_model, tmp_path) -> None:
+    """A render of the model with both eyes shut: the iris model's guess on a closed eye must not turn into a
+    downward gaze (which also lowers the lids) instead of eyeBlink."""
+    m = ict_model
+    params = FaceParams.zeros(1, m.num_identity, m.num_expression)
+    for name in ("eyeBlink_L", "eyeBlink_R"):
+        params.expression[0, m.expression_index(name)] = 1.0
+    params.translation[0] = torch.tensor([0.0, 0.0, -100.0])
+    save_params_json(tmp_path / "closed.json", params, m)
+    assert main(["render", str(tmp_path / "closed.json"), "-o", str(tmp_path / "closed.png"), "--size", "512",
+                 "512"]) == 0
+    image = read_image(tmp_path / "closed.png")
+    face = detect_faces(image)[0]
+    assert (eye_openness(face.points_px) < 0.2).all()  # the detector sees them shut (open: ~0.35)
+    rec = fitter.fit_face(face, (512, 512))
+    e = dict(zip(m.expression_names, rec.params.expression[0].tolist(), strict=True))
+    assert e["eyeBlink_L"] + e["eyeBlink_R"] > 0.6, e
+    assert max(v for k, v in e.items() if k.startswith("eyeLook")) < 0.1, e

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from conftest import DEV_DATA
 
+from faceforge.detect.eyes import eye_openness, iris_visibility
 from faceforge.detect.indices import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
 from faceforge.errors import UsageError
 from faceforge.io.video import read_video_frames
 from faceforge.track.landmarks import (
     LandmarkTracker,
     LandmarkTrackOptions,
-    eye_openness,
     frame_histogram,
     histogram_distance,
     landmark_jump,
@@ -46,6 +46,9 @@ def test_landmark_jump_and_eye_openness() -> None:
     for up, lo in ((160, 144), (159, 145), (158, 153), (387, 373), (386, 374), (385, 380)):
         eye[up], eye[lo] = (5.0, -1.5), (5.0, 1.5)
     np.testing.assert_allclose(eye_openness(eye), [0.3, 0.3])
+    np.testing.assert_allclose(iris_visibility(eye, 0.1, 0.2), [1.0, 1.0])
+    np.testing.assert_allclose(iris_visibility(eye, 0.2, 0.4), [0.5, 0.5])
+    np.testing.assert_allclose(iris_visibility(eye, 0.35, 0.5), [0.0, 0.0])
 
 
 def test_options_are_checked() -> None:

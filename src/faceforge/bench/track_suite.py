@@ -147,7 +147,7 @@ def agreement_nme(lm68: np.ndarray, detections: np.ndarray, valid: np.ndarray) -
 
 def eye_states(detections: np.ndarray) -> np.ndarray:
     """(T, 478, 2) -> (T, 2) lid opening / eye width (subject's right, left); NaN rows stay NaN."""
-    from faceforge.track.landmarks import eye_openness
+    from faceforge.detect.eyes import eye_openness
 
     out = np.full((len(detections), 2), np.nan)
     for i, d in enumerate(detections):

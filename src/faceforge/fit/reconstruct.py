@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from faceforge.detect.eyes import iris_visibility
 from faceforge.detect.faces import DetectFacesOptions, detect_faces
 from faceforge.detect.indices import LEFT_EYELID, LEFT_IRIS, RIGHT_EYELID, RIGHT_IRIS
 from faceforge.detect.mesh import FaceLandmarks
@@ -57,6 +58,10 @@ class ReconstructOptions:
         gaze: estimate the gaze from the iris points (else eyeLook weights stay 0).
         contour: move far-side jaw landmarks of the iBUG-68 output to the silhouette.
         iris_weight: weight of each iris landmark relative to the (reliability-weighted) face landmarks.
+        eye_closed, eye_open: lid opening / eye width (``faceforge.detect.eyes.eye_openness``) below which an eye
+            counts as closed and above which as open. In between, the eye's iris weight ramps from 0 to
+            ``iris_weight``; a closed eye's gaze stays 0 (the iris model has nothing to see there, and its guess
+            would otherwise close the lids with eyeLookDown instead of eyeBlink).
         gaze_iterations: iterations of the gaze stage (identity fixed, warm-started).
         num_points: how many of the 468 face landmarks to fit (the most reliable ones; the cost grows with it).
         refine: run the photometric refinement after the landmark stages (needs the image; ~1 s per face).
@@ -68,6 +73,8 @@ class ReconstructOptions:
     gaze: bool = True
     contour: bool = True
     iris_weight: float = 3.0
+    eye_closed: float = 0.12
+    eye_open: float = 0.22
     gaze_iterations: int = 3
     num_points: int = 468
     refine: bool = False
@@ -127,6 +134,9 @@ class FaceFitter:
         self._contour_basis = point_basis(model, SurfacePoints.at_vertices(model, self._contour_vertices))
         self.gaze_shapes = np.array([n.startswith("eyeLook") for n in model.expression_names])
         self.iris = np.array(RIGHT_IRIS + LEFT_IRIS)
+        names = model.expression_names
+        self.eye_gaze = [np.array([i for i, n in enumerate(names) if n.startswith("eyeLook") and n.endswith(side)])
+                         for side in ("_R", "_L")]  # the subject's right eye's gaze shapes, then the left's
         # Iris rows take the identity motion of the lid ring's own surface points (on the eyeball), then the lid rows
         # are re-rigged to follow the lids.
         self.gaze_basis = follow_lids(model, _rig_iris_rows(model, raw, points), points, lids)
@@ -161,7 +171,11 @@ class FaceFitter:
         if options.gaze and m.eyes is not None:
             # Stage 2: identity fixed, the iris points join and move with the eyeLook weights (linearized eye rig);
             # warm-started, so a few iterations over the expression and pose suffice.
-            weights[-len(self.iris):] = options.iris_weight
+            visible = iris_visibility(face.points_px, options.eye_closed, options.eye_open)  # (right, left)
+            weights[-len(self.iris):] = options.iris_weight * np.repeat(visible, len(RIGHT_IRIS))
+            free = np.ones(m.num_expression, bool)
+            for eye, v in zip(self.eye_gaze, visible, strict=True):
+                free[eye] = v > 0
             gb = gaze_basis
             ni = gb.num_identity
             fixed = PointBasis(gb.mean + gb.shape[:, :, :ni] @ res.identity, gb.shape[:, :, ni:], 0, gb.num_expression)
@@ -169,7 +183,7 @@ class FaceFitter:
                 fixed, obs, image_size, weights=weights, focal_px=options.focal_px, options=replace(
                     options.landmarks, num_identity=0, iterations=options.gaze_iterations),
                 expression_bounds=m.expression_bounds, init=replace(res, identity=np.zeros(0)),
-                exclusive_pairs=self.pairs,
+                exclusive_pairs=self.pairs, free_expression=free, fixed_expression=res.expression,
             )
             res = replace(stage2, identity=res.identity)
         expression = res.expression

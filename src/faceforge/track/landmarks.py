@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceforge.detect.faces import DetectFacesOptions, detect_faces
-from faceforge.detect.indices import LEFT_EYE_CORNERS, NUM_MESH_POINTS, RIGHT_EYE_CORNERS
+from faceforge.detect.indices import NUM_MESH_POINTS
 from faceforge.detect.mesh import FaceLandmarks, FaceMesh, FaceMeshOptions, roi_from_landmarks
 from faceforge.detect.roi import Roi
 from faceforge.errors import NoFaceError, UsageError
@@ -109,26 +109,6 @@ def landmark_jump(previous_px: np.ndarray, current_px: np.ndarray) -> float:
     c = current_px[:NUM_MESH_POINTS, :2].astype(np.float64)
     size = float(np.linalg.norm(np.ptp(p, axis=0)))
     return float(np.linalg.norm(c - p, axis=1).mean()) / max(size, 1e-6)
-
-
-# Upper/lower lid point pairs (mesh indices; after the iris model's eyelid refinement they lie on its lid contour).
-_RIGHT_LID_PAIRS = ((160, 144), (159, 145), (158, 153))
-_LEFT_LID_PAIRS = ((387, 373), (386, 374), (385, 380))
-
-
-def eye_openness(points_px: np.ndarray) -> np.ndarray:
-    """Lid opening / eye width per eye, (2,) = (subject's right, subject's left); ~0.3 open, < 0.1 closed.
-
-    Args:
-        points_px: (478, >=2) detector landmarks.
-    """
-    p = np.asarray(points_px, dtype=np.float64)[:, :2]
-    out = np.zeros(2)
-    for k, (pairs, corners) in enumerate(((_RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (_LEFT_LID_PAIRS, LEFT_EYE_CORNERS))):
-        width = float(np.linalg.norm(p[corners[0]] - p[corners[1]]))
-        gap = np.mean([np.linalg.norm(p[a] - p[b]) for a, b in pairs])
-        out[k] = gap / max(width, 1e-6)
-    return out
 
 
 class LandmarkTracker:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from faceforge.detect.eyes import iris_visibility
 from faceforge.detect.indices import LEFT_IRIS, RIGHT_IRIS
 from faceforge.errors import NoFaceError, UsageError
 from faceforge.fit.landmark_fit import matrix_to_rotvec, opposite_pairs, project_points, rotvec_to_matrix
@@ -37,7 +38,7 @@ from faceforge.fit.surface import PointBasis
 from faceforge.structures import Camera, FaceParams
 from faceforge.track.basis import tracking_bases
 from faceforge.track.identity import IdentityOptions, SharedIdentity, estimate_shared_identity, fixed_identity_basis
-from faceforge.track.landmarks import LandmarkStep, LandmarkTracker, LandmarkTrackOptions, eye_openness
+from faceforge.track.landmarks import LandmarkStep, LandmarkTracker, LandmarkTrackOptions
 from faceforge.track.smooth import LaplacianSmoother, OneEuroFilter
 from faceforge.track.solver import (
     FrameFitOptions,
@@ -424,7 +425,7 @@ class Tracker:
         """(478,) landmark weights of a frame (iris weights ramped by eye openness) and (2,) closure per eye
         (0 open .. 1 closed; subject's right, left)."""
         o = self.options
-        ramp = np.clip((eye_openness(points) - o.eye_closed) / (o.eye_open - o.eye_closed), 0.0, 1.0)
+        ramp = iris_visibility(points, o.eye_closed, o.eye_open)
         w = self._all_weights.copy()
         w[list(RIGHT_IRIS)] *= ramp[0]
         w[list(LEFT_IRIS)] *= ramp[1]
