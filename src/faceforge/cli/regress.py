@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise InputError(f"{path}: not a .npy file (no NumPy header)")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
