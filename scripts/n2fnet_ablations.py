@@ -45,6 +45,21 @@ def _train(out_dir: Path, runs: list[str]) -> None:
         subprocess.run(cmd, check=True)
 
 
+def _step_seconds(log: Path) -> dict[str, float] | None:
+    """Median seconds per training step of each stage, from the step log (robust to a pause of the run)."""
+    import numpy as np
+
+    if not log.is_file():
+        return None
+    recs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    out = {}
+    for stage in dict.fromkeys(r["stage"] for r in recs):
+        t = np.array([r["seconds"] for r in recs if r["stage"] == stage])
+        if t.size > 1:
+            out[stage] = round(float(np.median(np.diff(t))), 3)
+    return out
+
+
 def _evaluate(out_dir: Path, json_path: Path, count: int, runs: list[str]) -> None:
     import torch
 
@@ -69,7 +84,8 @@ def _evaluate(out_dir: Path, json_path: Path, count: int, runs: list[str]) -> No
         records.append({
             "run": name, "label": label, "input": reg.net.cfg.describe_input(),
             "command": "python -m faceforge.fit.n2fnet.train " + " ".join([*COMMON, *flags]),
-            "train_seconds": meta.get("train_seconds"), "data_version": meta.get("data_version"),
+            "train_seconds": meta.get("train_seconds"), "step_seconds": _step_seconds(out_dir / f"{name}.jsonl"),
+            "data_version": meta.get("data_version"),
             "final_validation": meta.get("final_validation"),
             "test": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
             "evaluate_seconds": round(time.perf_counter() - t0, 1),
@@ -89,14 +105,15 @@ def _evaluate(out_dir: Path, json_path: Path, count: int, runs: list[str]) -> No
 def _table(json_path: Path) -> str:
     doc = json.loads(json_path.read_text())
     lines = ["| run | input | CD face | eyes | nose | mouth | ears | MNE (deg) | CR@2mm | NME | val. rotation (deg) | "
-             "train (min) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "s / step |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in doc["runs"]:
         t, v = r["test"], r.get("final_validation") or {}
-        minutes = r["train_seconds"] / 60 if r.get("train_seconds") else float("nan")
+        steps = r.get("step_seconds") or {}
+        per_step = " / ".join(f"{x:.2f}" for x in steps.values()) or "-"
         lines.append(f"| {r['label']} | {r['input']} | {t['cd_face_mm']:.2f} | {t['cd_eyes_mm']:.2f} | "
                      f"{t['cd_nose_mm']:.2f} | {t['cd_mouth_mm']:.2f} | {t['cd_ears_mm']:.2f} | "
                      f"{t['mne_face_deg']:.1f} | {t['cr_face']:.3f} | {100 * t['nme_mean']:.1f} % | "
-                     f"{v.get('rotation_deg', float('nan')):.1f} | {minutes:.0f} |")
+                     f"{v.get('rotation_deg', float('nan')):.1f} | {per_step} |")
     return "\n".join(lines)
 
 
