@@ -107,3 +107,20 @@ def test_eval_landmarks_on_rendered_faces(ict_model, tmp_path: Path, capsys: pyt
     rec = json.loads((tmp_path / "a.json").read_text())["records"]
     assert len(rec) == 1 and rec[0]["detected"]
     assert rec[0]["nme_inter_ocular"] == pytest.approx(out["records"][2]["nme_inter_ocular"], abs=0.01)
+
+
+def test_mean_vertex_errors_average_the_found_faces_per_vertex() -> None:
+    from faceforge.errors import UsageError
+    from faceforge.evaluation.synthetic import SyntheticEvalOptions, SyntheticEvalResult, SyntheticFaceResult
+
+    def face(i: int, method: str, found: bool, d: list[float] | None) -> SyntheticFaceResult:
+        return SyntheticFaceResult(i, method, found, {}, {}, {}, 0.0, 0.0, None if d is None else np.array(d))
+
+    faces = [face(0, "gt-landmarks", True, [1.0, 2.0]), face(1, "gt-landmarks", True, [3.0, 6.0]),
+             face(2, "gt-landmarks", False, None), face(0, "detector", False, None)]
+    result = SyntheticEvalResult(faces, np.array([4, 1]), {}, SyntheticEvalOptions(count=3))
+    err = result.mean_vertex_errors("gt-landmarks", 6)
+    assert err.shape == (6,) and err[4] == 2.0 and err[1] == 4.0
+    assert np.isnan(err[[0, 2, 3, 5]]).all()
+    with pytest.raises(UsageError, match="detector: no fitted face"):
+        result.mean_vertex_errors("detector", 6)

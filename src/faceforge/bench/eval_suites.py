@@ -9,8 +9,10 @@
   failure rate at 10 %, AUC at 8 %, for the fitted 68 points and for the raw detector's 10 iBUG counterparts. The
   time column: the fit per face for faceforge, ``detect_faces`` per photo for the detector (one run each, median).
 
-Figures (PNG, only plots of metrics, never renders of the model): ``BenchOptions.figures_dir`` /
-``synthetic_cd.png`` (cumulative CD of the face region), ``synthetic_nme.png``, ``landmarks_300w_ced.png``.
+Figures (PNG, plots of metrics): ``BenchOptions.figures_dir`` / ``synthetic_cd.png`` (cumulative CD of the face
+region), ``synthetic_nme.png``, ``landmarks_300w_ced.png``. Renders of the model (ICT-derived, never committed):
+``BenchOptions.renders_dir`` / ``synthetic_cd_heatmap_<method>.png`` (mean per-vertex CD on the neutral head, front
+and 45 degrees, 0-4 mm).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from faceforge.bench.registry import BenchOptions, BenchRow, register_suite
 log = logging.getLogger(__name__)
 
 
-def _write_figure(options: BenchOptions, name: str, image: np.ndarray) -> None:
-    if options.figures_dir is None:
+def _write_figure(options: BenchOptions, name: str, image: np.ndarray, render: bool = False) -> None:
+    """Write a plot into ``figures_dir`` or, with ``render``, a render of the model into ``renders_dir``."""
+    folder = options.renders_dir if render else options.figures_dir
+    if folder is None:
         return
     from faceforge.io.image import write_image
 
-    folder = Path(options.figures_dir)
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_image(folder / name, image)
     log.info("wrote %s", folder / name)
@@ -51,7 +55,8 @@ def synthetic_suite(options: BenchOptions) -> list[BenchRow]:
 
     count = 10 if options.quick else 50
     eval_options = SyntheticEvalOptions(count=count, methods=("gt-landmarks", "detector", "gt-landmarks-exact"))
-    result = evaluate_synthetic(load_model(), eval_options)
+    model = load_model()
+    result = evaluate_synthetic(model, eval_options)
     summary = result.summary()
     described = {
         "gt-landmarks": "fit_face on the true 478 points (default options)",
@@ -82,6 +87,15 @@ def synthetic_suite(options: BenchOptions) -> list[BenchRow]:
     _write_figure(options, "synthetic_nme.png", plot_error_curves(
         nme_curves, f"68-point NME, {count} synthetic test faces (v{SYNTHETIC_VERSION})", "NME, inter-ocular (%)",
         100.0))
+    if options.renders_dir is not None:
+        from faceforge.evaluation.plots import render_error_heatmap
+        from faceforge.evaluation.synthetic import surface_faces
+
+        for method in ("gt-landmarks", "detector"):
+            if summary[method]["found"]:
+                err = result.mean_vertex_errors(method, model.num_vertices)
+                _write_figure(options, f"synthetic_cd_heatmap_{method}.png", render_error_heatmap(
+                    model.template.numpy(), surface_faces(model), err, 4.0, size=384), render=True)
     return rows
 
 

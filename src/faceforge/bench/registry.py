@@ -36,6 +36,8 @@ class BenchOptions:
         repeats: timed runs per case (after ``warmup`` untimed runs).
         warmup: untimed runs per case.
         figures_dir: where suites may write PNG figures (plots of metrics), or None to write none.
+        renders_dir: where suites may write renders of the model (error heat maps): ICT-derived pictures that are
+            never committed (``docs/renders/`` is git-ignored), or None to write none.
     """
 
     quick: bool = False
@@ -43,6 +45,7 @@ class BenchOptions:
     repeats: int = 30
     warmup: int = 3
     figures_dir: Path | None = None
+    renders_dir: Path | None = None
 
 
 @dataclass(frozen=True)

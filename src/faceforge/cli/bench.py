@@ -44,7 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     figures = None if args.no_write else args.output_dir / "images"
-    options = BenchOptions(quick=args.quick, threads=args.threads, figures_dir=figures)
+    renders = None if args.no_write else args.output_dir / "renders"
+    options = BenchOptions(quick=args.quick, threads=args.threads, figures_dir=figures, renders_dir=renders)
     info = machine_info(options)
     flags = ["--suite", *names] if args.suite else []
     flags += ["--quick"] if args.quick else []

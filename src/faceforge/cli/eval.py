@@ -242,11 +242,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         from faceforge.evaluation.plots import render_error_heatmap
         from faceforge.evaluation.synthetic import surface_faces
 
-        first = [f.distances_mm for f in result.faces if f.method == options.methods[0] and f.found]
-        if not first:
-            raise UsageError(f"--heatmap: {options.methods[0]} fitted no face")
-        err = np.full(model.num_vertices, np.nan)
-        err[result.gt_vertex_ids] = np.mean(first, axis=0)
+        err = result.mean_vertex_errors(options.methods[0], model.num_vertices)
         _write_png(args.heatmap, render_error_heatmap(model.template.numpy(), surface_faces(model), err, 4.0))
     return 0
 

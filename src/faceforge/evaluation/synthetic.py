@@ -134,6 +134,16 @@ class SyntheticEvalResult:
             out[method] = s
         return out
 
+    def mean_vertex_errors(self, method: str, num_vertices: int) -> np.ndarray:
+        """(V,) mean point-to-surface distance (mm) per model vertex over the faces ``method`` found; NaN where no
+        ground-truth point is scored. Raises UsageError when the method found no face."""
+        found = [f.distances_mm for f in self.faces if f.method == method and f.found and f.distances_mm is not None]
+        if not found:
+            raise UsageError(f"{method}: no fitted face to map")
+        err = np.full(num_vertices, np.nan)
+        err[self.gt_vertex_ids] = np.mean(found, axis=0)
+        return err
+
 
 def _mean(values: list[float]) -> float:
     v = np.array(values, dtype=np.float64)
