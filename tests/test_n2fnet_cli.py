@@ -23,14 +23,14 @@ pytestmark = pytest.mark.ict
 
 ROTATION = (0.12, 0.35, 0.05)  # axis-angle, rad: the head turned ~21 degrees to its left, a little pitch and roll
 JAW_OPEN = 0.6
-# Measured with the shipped weights on this face: rotation off by 14.9 degrees (normal map) and 12.0 (depth map),
-# jawOpen 0.604. The regressor's pose is its weak part (50 synthetic test faces: 6.9 degrees mean rotation error on
-# the validation set, NME ~20 % through `regress`; docs/BENCHMARKS.md).
+# Measured with the shipped weights on this face: rotation off by 11.6 degrees (normal map) and 9.7 (depth map),
+# jawOpen 0.56. The regressor's pose is its weak part (6.9 degrees mean rotation error on the validation set; 50
+# synthetic test faces: NME ~12 % through `regress` with the mask alignment, ~20 % without; docs/BENCHMARKS.md).
 ROTATION_TOLERANCE_DEG = 20.0
-# With --refine (the hybrid): measured 1.2 degrees off on this face (the network alone: 15.8), jawOpen 0.38 (the
-# fit closes the mouth part way: its energy trades the jaw against identity; the network alone: 0.66).
-REFINED_ROTATION_TOLERANCE_DEG = 5.0
-REFINED_JAW_TOLERANCE = 0.3
+# With --refine (the hybrid): measured 0.1 degrees off on this face, jawOpen 0.57 (before the mask alignment the
+# fit started worse: 1.2 degrees, jawOpen 0.38).
+REFINED_ROTATION_TOLERANCE_DEG = 3.0
+REFINED_JAW_TOLERANCE = 0.15
 JAW_TOLERANCE = 0.15
 
 
@@ -88,8 +88,9 @@ def test_regress_normal_map_writes_the_reconstruct_contract(rendered: Path, tmp_
 def test_regress_png_and_depth_agree_with_npy(rendered: Path, tmp_path: Path) -> None:
     base = _regress(rendered, tmp_path / "a", "normal.npy")
     png = _regress(rendered, tmp_path / "b", "normal.png")
-    # The 8-bit picture quantizes the normals: the same face within a degree.
-    assert _angle_deg(torch.tensor([png["rotation_axis_angle"]]), torch.tensor([base["rotation_axis_angle"]])) < 1.0
+    # The 8-bit picture quantizes the normals: the same face within a few degrees (measured 2.8: the quantized
+    # input moves a re-crop by a pixel, and the network's pose follows its crop; without re-crops 0.0).
+    assert _angle_deg(torch.tensor([png["rotation_axis_angle"]]), torch.tensor([base["rotation_axis_angle"]])) < 4.0
     # Depth: the default render camera has a 20 degree field of view across 256 pixels.
     f = 128.0 / math.tan(math.radians(10.0))
     depth = _regress(rendered, tmp_path / "c", "depth.npy", "--fx", f"{f}")

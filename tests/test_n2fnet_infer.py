@@ -14,8 +14,10 @@ from faceforge.fit.n2fnet.infer import (
     RegressOptions,
     check_normals,
     export_onnx,
+    mask_extent,
     normals_from_depth,
     normals_from_rgb,
+    translation_to_extent,
 )
 from faceforge.fit.n2fnet.network import N2FNet, N2FNetConfig
 from faceforge.fit.n2fnet.train import save_checkpoint
@@ -149,3 +151,63 @@ def test_onnx_export_matches_torch(tiny_regressor: N2FNetRegressor, tmp_path) ->
         a, b = tiny_regressor.net(x)
     np.testing.assert_allclose(model_out, a.numpy(), atol=1e-4)
     np.testing.assert_allclose(camera_out, b.numpy(), atol=1e-4)
+
+
+def _extent(points: np.ndarray, t: np.ndarray, f: tuple[float, float], c: tuple[float, float]) -> np.ndarray:
+    q = points + t
+    u, v = f[0] * q[:, 0] / q[:, 2] + c[0], f[1] * q[:, 1] / q[:, 2] + c[1]
+    return np.array([u.min(), u.max(), v.min(), v.max()])
+
+
+def test_translation_to_extent_recovers_the_translation_that_made_the_extent() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(500, 3)) * [8.0, 10.0, 5.0]  # a head-sized blob, cm
+    truth, f, c = np.array([2.0, -3.0, 60.0]), (900.0, 880.0), (250.0, 240.0)
+    extent = _extent(points, truth, f, c)
+    start = truth + [1.5, 1.0, 9.0]
+    np.testing.assert_allclose(translation_to_extent(points, start, extent, f, c, iterations=6), truth, atol=1e-6)
+    # One side unknown (the mask touches the border there): three equations still fix t.
+    cut = extent.copy()
+    cut[1] = np.nan
+    np.testing.assert_allclose(translation_to_extent(points, start, cut, f, c, iterations=6), truth, atol=1e-6)
+    # Only x known: nothing fixes y, the start comes back unchanged.
+    xs = extent.copy()
+    xs[2:] = np.nan
+    np.testing.assert_array_equal(translation_to_extent(points, start, xs, f, c), start)
+
+
+def test_mask_extent_is_the_outer_pixel_edges_and_nan_at_the_border() -> None:
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[4:9, 10:25] = True
+    np.testing.assert_array_equal(mask_extent(mask), [9.5, 24.5, 3.5, 8.5])
+    mask[4:9, 10:30] = True
+    ext = mask_extent(mask)
+    assert np.isnan(ext[1]) and ext[0] == 9.5
+    with pytest.raises(InputError, match="empty"):
+        mask_extent(np.zeros((4, 4), dtype=bool))
+
+
+def test_regress_aligns_the_face_region_to_the_mask(tiny_regressor: N2FNetRegressor) -> None:
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[16:48, 20:44] = True
+    normals = np.zeros((64, 64, 3), dtype=np.float32)
+    normals[mask] = [0.0, 0.0, -1.0]
+    f, c = (300.0, 300.0), (31.5, 31.5)
+    loose = tiny_regressor.regress(normals, mask, RegressOptions(focal_px=f, principal_px=c, refine_steps=0,
+                                                                          align_to_mask=False))
+    aligned = tiny_regressor.regress(normals, mask, RegressOptions(focal_px=f, principal_px=c, refine_steps=0))
+    torch.testing.assert_close(aligned.params.rotation, loose.params.rotation)
+    # The face region of the output, projected with the output's pose, spans the mask.
+    reg = tiny_regressor
+    weights = torch.cat([aligned.params.identity[0, :reg.net.cfg.num_identity], aligned.params.expression[0]])
+    face = reg._face_mean + (reg._face_basis @ weights).reshape(-1, 3)
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+    from faceforge.geometry import axis_angle_to_matrix
+
+    rot = flip @ axis_angle_to_matrix(aligned.params.rotation)[0]
+    t = flip @ aligned.params.translation[0]
+    pts = (face @ rot.T).double().numpy()
+    want = mask_extent(mask)
+    err_aligned = np.abs(_extent(pts, t.double().numpy(), f, c) - want).max()
+    err_loose = np.abs(_extent(pts, (flip @ loose.params.translation[0]).double().numpy(), f, c) - want).max()
+    assert err_loose > 5.0 and err_aligned < 1.0  # pixels; four sides, three unknowns: least squares, not exact

@@ -170,6 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     from faceforge.fit.n2fnet.refine import RefineOptions
 
     reg = regressor.regress(normals, mask, RegressOptions(focal_px=focal, principal_px=principal,
+                                                          align_to_mask=args.mask is not None,
                                                           fit=RefineOptions() if args.refine else None))
     import torch
 
