@@ -408,13 +408,25 @@ class N2FNetRegressor:
             t_cam = translation_from_origin(out.origin_px, out.scale_px, f, c)
             weights = torch.cat([out.identity[0], out.expression[0]])
             if extent is not None:
-                face = (self._face_mean + (self._face_basis @ weights).reshape(-1, 3)) @ out.rotation[0].T
-                t = translation_to_extent(face.double().numpy(), t_cam[0].double().numpy(), extent, focal, principal)
-                t_cam = torch.as_tensor(t, dtype=t_cam.dtype)[None]
+                t_cam = self.align_translation(out.identity, out.expression, out.rotation, t_cam, extent, focal,
+                                               principal)
             lm_model = self._landmark_mean + torch.einsum("lck,k->lc", self._landmark_basis, weights)
             lm = (lm_model @ out.rotation[0].T + t_cam[0]).double().numpy()
         lm_px = lm[:, :2] / lm[:, 2:3] * np.array(focal) + np.array(principal)
         return out, out.rotation, t_cam, lm_px
+
+    def align_translation(self, identity: torch.Tensor, expression: torch.Tensor, rotation: torch.Tensor,
+                          translation: torch.Tensor, extent: np.ndarray, focal: tuple[float, float],
+                          principal: tuple[float, float]) -> torch.Tensor:
+        """(1, 3) camera-frame translation that makes the drawn face region of (identity (1, K), expression
+        (1, Ne), rotation (1, 3, 3)) span ``extent`` (``mask_extent`` of the face mask; ``translation_to_extent``),
+        starting from ``translation`` (1, 3)."""
+        with torch.no_grad():
+            weights = torch.cat([identity[0], expression[0]]).to(self._face_basis.dtype)
+            face = (self._face_mean + (self._face_basis @ weights).reshape(-1, 3)) @ rotation[0].T.to(weights.dtype)
+            t = translation_to_extent(face.double().numpy(), translation[0].double().numpy(), extent, focal,
+                                      principal)
+        return torch.as_tensor(t, dtype=translation.dtype)[None]
 
     def check_input(self, uv: np.ndarray | None) -> None:
         """Refuse an input that the weights were not trained on (``N2FNetConfig.input_kind``).
