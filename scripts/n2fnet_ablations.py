@@ -7,7 +7,8 @@
 Runs (one seed, the same step budget, the same data stream): ``two_stage`` (normal input x face mask, stage 1 then
 stage 2: the short baseline), ``joint`` (both losses on every part for the same total steps: Table 1),
 ``uv`` / ``uv_normal`` (the rendered UV-coordinate map, as Pixel3DMM predicts it, alone or stacked with the normals:
-Table 2), ``no_mask`` (the whole head's normals, not multiplied by the face mask: Table 2's segmentation column).
+Table 2), ``no_mask`` (the whole head's normals, not multiplied by the face mask: Table 2's segmentation column),
+``two_stage_seed1`` (the baseline with another seed: the run-to-run spread).
 Every run trains ``python -m faceforge.fit.n2fnet.train`` with ``COMMON`` plus its flags; ``evaluate`` scores each
 weights file like the ``n2fnet`` bench suite's "training crop" row (synthetic test faces 0..49, CD / MNE / CR@2mm
 after rigid alignment, NME, the forward pass time) and writes one JSON with the commands, the training records
@@ -32,6 +33,9 @@ RUNS = {
     "uv": (["--input", "uv"], "two-stage, UV map x face mask"),
     "uv_normal": (["--input", "uv+normal"], "two-stage, UV + normal x face mask"),
     "joint": (["--joint"], "joint (both losses, every part, same total steps)"),
+    # The baseline again with another seed (initialization and data stream): how far apart two runs of the same
+    # recipe land, the yardstick for the differences above.
+    "two_stage_seed1": (["--seed", "1"], "two-stage, normal x face mask, seed 1 (the baseline again)"),
 }
 
 
