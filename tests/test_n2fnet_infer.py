@@ -197,12 +197,15 @@ def test_regress_aligns_the_face_region_to_the_mask(tiny_regressor: N2FNetRegres
                                                                           align_to_mask=False))
     aligned = tiny_regressor.regress(normals, mask, RegressOptions(focal_px=f, principal_px=c, refine_steps=0))
     torch.testing.assert_close(aligned.params.rotation, loose.params.rotation)
-    # The face region of the output, projected with the output's pose, spans the mask.
-    reg = tiny_regressor
-    weights = torch.cat([aligned.params.identity[0, :reg.net.cfg.num_identity], aligned.params.expression[0]])
-    face = reg._face_mean + (reg._face_basis @ weights).reshape(-1, 3)
-    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+    # The face region of the output (its drawn triangles' vertices, evaluated by the model itself), projected with
+    # the output's pose, spans the mask.
+    from faceforge.fit.n2fnet.rendering import model_vertices
     from faceforge.geometry import axis_angle_to_matrix
+
+    k = tiny_regressor.net.cfg.num_identity
+    verts = model_vertices(tiny_regressor.model, aligned.params.identity[:, :k], aligned.params.expression)[0]
+    face = verts[torch.unique(tiny_regressor.parts.triangles)]
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
 
     rot = flip @ axis_angle_to_matrix(aligned.params.rotation)[0]
     t = flip @ aligned.params.translation[0]

@@ -124,26 +124,28 @@ def load_network(path: Path | None = None) -> tuple[N2FNet, dict]:
     return net.eval(), meta
 
 
-def mask_box(mask: np.ndarray) -> tuple[float, float, float]:
-    """(H, W) bool -> (centre x, centre y, larger side) of the mask's pixel extent (pixel-centre convention)."""
+def _mask_bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """First and last column and row of a (H, W) bool mask that hold a pixel. Raises InputError when empty."""
     rows = np.nonzero(mask.any(1))[0]
     cols = np.nonzero(mask.any(0))[0]
     if rows.size == 0:
         raise InputError("the face mask is empty")
-    cx, cy = (cols[0] + cols[-1]) / 2.0, (rows[0] + rows[-1]) / 2.0
-    return float(cx), float(cy), float(max(cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1))
+    return int(cols[0]), int(cols[-1]), int(rows[0]), int(rows[-1])
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float]:
+    """(H, W) bool -> (centre x, centre y, larger side) of the mask's pixel extent (pixel-centre convention)."""
+    c0, c1, r0, r1 = _mask_bounds(mask)
+    return (c0 + c1) / 2.0, (r0 + r1) / 2.0, float(max(c1 - c0 + 1, r1 - r0 + 1))
 
 
 def mask_extent(mask: np.ndarray) -> np.ndarray:
     """(H, W) bool -> (4,) x0, x1, y0, y1: the outer edges of the mask's pixels (pixel i spans i - 1/2 .. i + 1/2),
     NaN for a side where the mask touches the image border (the face may go on beyond it)."""
-    rows = np.nonzero(mask.any(1))[0]
-    cols = np.nonzero(mask.any(0))[0]
-    if rows.size == 0:
-        raise InputError("the face mask is empty")
+    c0, c1, r0, r1 = _mask_bounds(mask)
     h, w = mask.shape
-    ext = np.array([cols[0] - 0.5, cols[-1] + 0.5, rows[0] - 0.5, rows[-1] + 0.5])
-    ext[[cols[0] == 0, cols[-1] == w - 1, rows[0] == 0, rows[-1] == h - 1]] = np.nan
+    ext = np.array([c0 - 0.5, c1 + 0.5, r0 - 0.5, r1 + 0.5])
+    ext[[c0 == 0, c1 == w - 1, r0 == 0, r1 == h - 1]] = np.nan
     return ext
 
 
